@@ -1,0 +1,28 @@
+"""gunicorn configuration for Tollgate.
+
+The gevent worker holds thousands of slow upstream streams per process (see docs/concurrency.md
+for the measurement behind that choice). gevent must patch the standard library before anything
+imports psycopg, or database calls block the whole worker: so this patch is the first statement,
+and `preload_app` stays off (preloading imports Django, and psycopg with it, before the patch).
+"""
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import os  # noqa: E402
+
+worker_class = "gevent"
+worker_connections = int(os.environ.get("TOLLGATE_WORKER_CONNECTIONS", "2000"))
+workers = int(os.environ.get("TOLLGATE_WORKERS", "2"))
+bind = os.environ.get("TOLLGATE_BIND", "0.0.0.0:4000")
+preload_app = False
+keepalive = 75  # longer than common load balancers' idle timeout, so they close first
+timeout = 120  # heartbeat limit; gevent notifies from its own greenlet, so long streams are fine
+graceful_timeout = 30
+accesslog = os.environ.get("TOLLGATE_ACCESS_LOG", "-") or None
+# The query string is left out on purpose: a key can arrive in it (`/key/info?key=sk-...`).
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
+wsgi_app = "config.wsgi:application"
+# Several instances may run on one host (tests, blue/green); a shared default socket path would clash.
+control_socket_disable = True

@@ -1,0 +1,16 @@
+"""Root URLs: the public LLM API at the root and under /v1, the admin, the schema."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("openapi.json", SpectacularAPIView.as_view(), name="openapi"),
+    path("docs", SpectacularRedocView.as_view(url_name="openapi"), name="docs"),
+    path("v1/", include("proxy.urls")),
+    path("", include("proxy.urls")),
+]
+
+handler404 = "proxy.errors.not_found"
+handler500 = "proxy.errors.server_error"

@@ -1,0 +1,125 @@
+"""Alias → the deployments that serve it, and which one takes this call.
+
+Each worker keeps the enabled deployments in memory and checks a cheap fingerprint of the table
+(row count, last change) at most every TOLLGATE_DEPLOYMENT_CACHE_SECONDS, so an admin's change
+reaches every worker within that time without a query per request. Deployments sharing a
+`model_name` form a group; within the lowest `order` tier one is picked at random, weighted by
+`weight` (else `rpm`). Retries, fallbacks and cooldowns come with the router issue.
+"""
+
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db.models import Count, Max
+
+from proxy import crypto, providers
+from proxy.exceptions import UnknownModel
+from proxy.models import Deployment, LoadedConfig
+from proxy.providers.base import Adapter
+from tenants.auth import Caller, release_connection
+
+
+@dataclass(frozen=True)
+class Route:
+    deployment: Deployment
+    adapter: Adapter
+
+
+@dataclass(frozen=True)
+class ModelGroup:
+    alias: str
+    routes: tuple[Route, ...]
+
+    def pick(self) -> Route:
+        """Choose the deployment for one call: lowest order tier first, weighted at random."""
+        tier = min(r.deployment.order or 0 for r in self.routes)
+        candidates = [r for r in self.routes if (r.deployment.order or 0) == tier]
+        if len(candidates) == 1:
+            return candidates[0]
+        weights = [r.deployment.weight or r.deployment.rpm or 1 for r in candidates]
+        return random.choices(candidates, weights=weights)[0]
+
+    @property
+    def first(self) -> Deployment:
+        return self.routes[0].deployment
+
+
+@dataclass
+class Table:
+    fingerprint: tuple = ()
+    checked_at: float = 0.0
+    groups: dict[str, ModelGroup] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
+
+
+_table = Table()
+_lock = threading.Lock()
+
+
+def resolve(alias: str, caller: Caller | None = None) -> ModelGroup:
+    """Return the group serving `alias`; raise UnknownModel when nothing enabled serves it."""
+    group = table().groups.get(alias)
+    if group is None or (caller is not None and not caller.may_use(alias)):
+        raise UnknownModel(
+            f"The model '{alias}' does not exist or you do not have access to it.",
+            param="model", code="model_not_found",
+        )
+    return group
+
+
+def groups(caller: Caller | None = None) -> list[ModelGroup]:
+    return [g for alias, g in sorted(table().groups.items()) if caller is None or caller.may_use(alias)]
+
+
+def table() -> Table:
+    global _table
+    current = _table
+    if time.monotonic() - current.checked_at < settings.TOLLGATE_DEPLOYMENT_CACHE_SECONDS:
+        return current
+    with _lock:
+        if _table is not current:  # another green thread refreshed it meanwhile
+            return _table
+        fingerprint = _fingerprint()
+        if fingerprint != current.fingerprint:
+            _table = _load(fingerprint)
+        else:
+            current.checked_at = time.monotonic()
+        release_connection()
+        return _table
+
+
+def _fingerprint() -> tuple:
+    deployments = Deployment.objects.aggregate(n=Count("id"), changed=Max("updated_at"))
+    config = LoadedConfig.objects.aggregate(changed=Max("loaded_at"))
+    return deployments["n"], deployments["changed"], config["changed"]
+
+
+def _load(fingerprint: tuple) -> Table:
+    config = LoadedConfig.objects.order_by("-loaded_at").first()
+    environment = _environment(config)
+    routes: dict[str, list[Route]] = {}
+    for deployment in Deployment.objects.filter(enabled=True).order_by("model_name", "order", "id"):
+        try:
+            adapter = providers.adapter_class(deployment)(deployment, environment)
+        except Exception:  # an unsupported provider stays visible; calling it explains why
+            adapter = _Unavailable(deployment, environment)
+        routes.setdefault(deployment.model_name, []).append(Route(deployment, adapter))
+    groups = {alias: ModelGroup(alias, tuple(rs)) for alias, rs in routes.items()}
+    return Table(fingerprint=fingerprint, checked_at=time.monotonic(), groups=groups, environment=environment)
+
+
+def _environment(config: LoadedConfig | None) -> dict[str, str]:
+    if config is None:
+        return {}
+    return {name: crypto.unseal(value) for name, value in (config.environment_variables or {}).items()}
+
+
+class _Unavailable(Adapter):
+    """Stands in for a deployment whose provider is not supported: every call says so."""
+
+    def _unsupported(self, what: str):  # type: ignore[override]
+        providers.adapter_class(self.deployment)  # raises ProviderMisconfigured with the reason
+        return super()._unsupported(what)

@@ -1,0 +1,119 @@
+"""Relay an answer to the caller — one JSON body, or SSE chunk by chunk — and settle it.
+
+A stream is re-emitted as each upstream chunk arrives, never buffered. Usage is taken from the
+provider's chunks as they pass. The call is settled (billing/ledger.py) before `[DONE]` is sent,
+and also when the caller goes away mid-stream, for what was generated; a stream the provider
+cuts short ends with an error event, never silently.
+"""
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import orjson
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+
+from billing import ledger
+from proxy import errors, shapes
+from proxy.models import Deployment
+from proxy.providers.base import Body, Usage
+from tenants.auth import Caller
+
+log = logging.getLogger(__name__)
+
+DONE = b"data: [DONE]\n\n"
+
+
+@dataclass
+class Call:
+    """One call in flight: who asked, what for, where it went, and when it started."""
+
+    request_id: str
+    caller: Caller
+    endpoint: str
+    alias: str
+    deployment: Deployment
+    stream: bool = False
+    started: float = field(default_factory=time.monotonic)
+
+    @classmethod
+    def start(cls, request: HttpRequest, caller: Caller, deployment: Deployment, *, endpoint: str,
+              alias: str, stream: bool) -> "Call":
+        return cls(request.request_id, caller, endpoint, alias, deployment, stream)  # type: ignore[attr-defined]
+
+    def settle(self, *, status: int, usage: Usage | None, first_token_at: float | None = None,
+               error: Exception | None = None) -> None:
+        now = time.monotonic()
+        usage = usage or Usage()
+        ledger.settle(ledger.Outcome(
+            request_id=self.request_id, caller_hint=self.caller.hint, endpoint=self.endpoint, alias=self.alias,
+            deployment_id=self.deployment.pk, provider=self.deployment.provider,
+            provider_model=self.deployment.provider_model, stream=self.stream, status=status,
+            prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
+            latency_ms=(now - self.started) * 1000,
+            time_to_first_token_ms=None if first_token_at is None else (first_token_at - self.started) * 1000,
+            error_type=type(error).__name__ if error else "",
+        ))
+
+    def headers(self, response: HttpResponse) -> None:
+        response["x-tollgate-deployment"] = str(self.deployment.pk)
+
+
+def answer(result: Body, call: Call) -> HttpResponse:
+    """Send a complete JSON answer, settled first."""
+    call.settle(status=200, usage=Usage.of(result.get("usage")))
+    response = HttpResponse(orjson.dumps(result), content_type="application/json")
+    call.headers(response)
+    return response
+
+
+def stream(chunks: Iterator[Body], call: Call, *, include_usage: bool, object_name: str = "chat.completion.chunk"
+           ) -> StreamingHttpResponse:
+    """Send `chunks` as Server-Sent Events, settled before [DONE]."""
+    response = StreamingHttpResponse(
+        _events(chunks, call, include_usage=include_usage, object_name=object_name),
+        content_type="text/event-stream",
+    )
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # ask proxies in front of Tollgate not to buffer either
+    call.headers(response)
+    return response
+
+
+def _events(chunks: Iterator[Body], call: Call, *, include_usage: bool, object_name: str) -> Iterator[bytes]:
+    usage: Usage | None = None
+    first_token_at: float | None = None
+    last: Body = {}
+    try:
+        for chunk in chunks:
+            if first_token_at is None:
+                first_token_at = time.monotonic()
+            reported = Usage.of(chunk.get("usage"))
+            if reported is not None:
+                usage = reported
+                if include_usage:
+                    chunk.pop("usage")  # it goes on the final usage-only chunk instead
+            if not chunk.get("choices") and reported is not None and not include_usage:
+                continue  # a usage-only chunk we asked the provider for; this caller did not
+            last = chunk
+            yield b"data: " + orjson.dumps(chunk) + b"\n\n"
+    except Exception as e:  # the provider cut the stream, or timed out mid-way
+        call.settle(status=502, usage=usage, first_token_at=first_token_at, error=e)
+        log.warning("request=%s stream broke off: %s", call.request_id, type(e).__name__)
+        yield errors.event(e)
+        return
+    except GeneratorExit:  # the caller went away: bill what was generated
+        call.settle(status=499, usage=usage, first_token_at=first_token_at)
+        raise
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()  # releases the upstream connection however the loop ended
+    # Settle before sending [DONE]: a client holding a complete answer must never be unbilled.
+    call.settle(status=200, usage=usage, first_token_at=first_token_at)
+    if include_usage:
+        final = shapes.usage_chunk(chunk_id=last.get("id", ""), created=last.get("created") or int(time.time()),
+                                   model=last.get("model", call.alias), usage=usage or Usage(), object_name=object_name)
+        yield b"data: " + orjson.dumps(final) + b"\n\n"
+    yield DONE
