@@ -19,7 +19,8 @@ from typing import Any
 CHAT_FIELDS = frozenset({
     "model", "messages", "temperature", "top_p", "max_tokens", "stream", "stop", "random_seed",
     "response_format", "tools", "tool_choice", "presence_penalty", "frequency_penalty", "n",
-    "safe_prompt", "prediction", "parallel_tool_calls", "prompt_mode",
+    "safe_prompt", "prediction", "parallel_tool_calls", "prompt_mode", "min_tokens", "metadata",
+    "reasoning_effort",
 })
 MESSAGE_FIELDS = frozenset({"role", "content", "tool_calls", "tool_call_id", "name", "prefix"})
 ROLES = ("assistant", "system", "tool", "user")
@@ -36,7 +37,7 @@ RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 PREDICTION_FIELDS = frozenset({"type", "content"})
 FIM_FIELDS = frozenset({
     "model", "prompt", "suffix", "temperature", "top_p", "max_tokens", "min_tokens", "stream", "stop",
-    "random_seed",
+    "random_seed", "metadata",
 })
 EMBEDDING_FIELDS = frozenset({"model", "input", "encoding_format", "output_dtype", "output_dimension"})
 ENCODING_FORMATS = ("float",)  # OpenAI's default "base64" is refused: a gateway must strip or honour it

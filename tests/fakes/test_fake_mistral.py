@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -105,6 +106,21 @@ def test_stream_has_role_chunk_deltas_usage_on_last_chunk_and_done(http, fake):
     assert [c["choices"][0]["finish_reason"] for c in got[:-1]] == [None, None, None, "stop"]
     assert "usage" not in got[1]
     assert got[-2]["usage"] == {"prompt_tokens": 12, "completion_tokens": 2, "total_tokens": 14}
+
+
+def test_stream_events_arrive_as_they_are_written(http, fake):
+    fake.reply_stream(["slow", " words"], delay=0.15)
+    started = time.monotonic()
+
+    r = call(http, fake, "/chat/completions", {"model": "m", "messages": HI, "stream": True},
+             preload_content=False)
+    chunks = r.read_chunked()
+    first = next(chunks)
+
+    assert first.startswith(b"data: {") and b'"role": "assistant"' in first
+    assert time.monotonic() - started < 0.1
+    rest = b"".join(chunks)
+    assert rest.endswith(b"data: [DONE]\n\n") and time.monotonic() - started >= 0.3
 
 
 def test_keep_alive_reuses_one_connection_after_json_and_stream(fake):

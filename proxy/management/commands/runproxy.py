@@ -16,6 +16,11 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from proxy.management.commands.loadconfig import load_file
+from proxy.models import Deployment
+
+
+def router_first_alias() -> str:
+    return Deployment.objects.filter(enabled=True).order_by("model_name").values_list("model_name", flat=True).first() or ""
 
 
 class Command(BaseCommand):
@@ -27,6 +32,10 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=4000)
         parser.add_argument("--workers", type=int, default=int(os.environ.get("TOLLGATE_WORKERS", "2")))
         parser.add_argument("--no-migrate", action="store_true", help="Skip applying migrations.")
+        parser.add_argument(
+            "--quickstart", action="store_true",
+            help="Print the master key in the start-up banner (only for the example config of `make run`).",
+        )
 
     def handle(self, *args, **options) -> None:
         if not options["no_migrate"]:
@@ -39,22 +48,44 @@ class Command(BaseCommand):
             self.stderr.write(self.style.WARNING(
                 "No master key: set general_settings.master_key or TOLLGATE_MASTER_KEY. "
                 "Until then every API request is refused with 401."))
-        self._ensure_admin(master_key)
+        admin_user = self._ensure_admin(master_key)
+        self._banner(options, master_key, admin_user)
         self._serve(options)
 
-    def _ensure_admin(self, master_key: str) -> None:
+    def _ensure_admin(self, master_key: str) -> str:
         """Create the first admin login, as LiteLLM does: UI_USERNAME / UI_PASSWORD, else the master key."""
         users = get_user_model().objects
-        if users.filter(is_superuser=True).exists():
-            return
+        existing = users.filter(is_superuser=True).order_by("id").values_list("username", flat=True).first()
+        if existing:
+            return existing
         username = os.environ.get("UI_USERNAME", "admin")
-        password = os.environ.get("UI_PASSWORD") or (master_key if not master_key.startswith("os.environ/") else "")
+        password = os.environ.get("UI_PASSWORD") or master_key
         if password.startswith("os.environ/"):
             password = os.environ.get(password.removeprefix("os.environ/"), "")
         if not password:
-            return
+            return ""
         users.create_superuser(username=username, email="", password=password)
-        self.stdout.write(f"Created the admin login '{username}' (password: UI_PASSWORD, else the master key).")
+        return username
+
+    def _banner(self, options: dict, master_key: str, admin_user: str) -> None:
+        host = "localhost" if options["host"] in ("0.0.0.0", "::") else options["host"]
+        url = f"http://{host}:{options['port']}"
+        key = master_key if options["quickstart"] and master_key else "$TOLLGATE_MASTER_KEY"
+        model = router_first_alias() or "MODEL"
+        password = master_key if options["quickstart"] else "UI_PASSWORD, else the master key"
+        lines = [
+            "",
+            f"  Tollgate is starting on {url}",
+            f"  API:    {url}/v1   (OpenAI SDK base_url; Mistral SDK server_url/endpoint: {url})",
+            f"  Admin:  {url}/admin/   user '{admin_user or 'none yet: run manage.py createsuperuser'}'"
+            + (f", password {password}" if admin_user else ""),
+            "  Try it:",
+            f"    curl {url}/v1/chat/completions -H 'Authorization: Bearer {key}' \\",
+            f"      -H 'Content-Type: application/json' -d '{{\"model\": \"{model}\", "
+            f"\"messages\": [{{\"role\": \"user\", \"content\": \"Hello\"}}]}}'",
+            "",
+        ]
+        self.stdout.write("\n".join(lines))
 
     def _serve(self, options: dict) -> None:
         gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or shutil.which("gunicorn")

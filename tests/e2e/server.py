@@ -1,0 +1,114 @@
+"""Start a real Tollgate (manage.py runproxy → gunicorn, gevent workers) for end-to-end tests.
+
+Each server gets its own database: a fresh PostgreSQL database beside the test one when
+DATABASE_URL points at PostgreSQL (as in CI), else a SQLite file in a temporary directory.
+"""
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import urllib3
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Tollgate:
+    url: str  # http://127.0.0.1:PORT
+    key: str  # the master key
+    log: Path
+    process: subprocess.Popen
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def database(tmp: Path) -> Iterator[str]:
+    """Yield a DATABASE_URL for one server, and drop it afterwards."""
+    base = os.environ.get("DATABASE_URL", "")
+    if not base.startswith(("postgres://", "postgresql://")):
+        yield f"sqlite:///{tmp / 'tollgate-e2e.db'}"
+        return
+    import psycopg
+
+    name = f"tollgate_e2e_{uuid.uuid4().hex[:8]}"
+    server_url, _, _ = base.rpartition("/")
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{server_url}/{name}"
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def running(config: Path, *, key: str, tmp: Path, workers: int = 2, env: dict[str, str] | None = None
+            ) -> Iterator[Tollgate]:
+    """Run `manage.py runproxy --config config` until the block ends; fail loudly if it won't start."""
+    port = free_port()
+    log = tmp / f"tollgate-{port}.log"
+    with database(tmp) as database_url:
+        environment = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "DJANGO_SETTINGS_MODULE": "config.settings.base",
+            "DJANGO_SECRET_KEY": "e2e-secret-key-not-for-production",
+            "TOLLGATE_MASTER_KEY": "",
+            "TOLLGATE_DEPLOYMENT_CACHE_SECONDS": "0.2",
+            **(env or {}),
+        }
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "manage.py", "runproxy", "--config", str(config), "--host", "127.0.0.1",
+                 "--port", str(port), "--workers", str(workers)],
+                cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        server = Tollgate(url=f"http://127.0.0.1:{port}", key=key, log=log, process=process)
+        try:
+            _wait_ready(server)
+            yield server
+        finally:
+            _stop(process)
+
+
+def _wait_ready(server: Tollgate, timeout: float = 60.0) -> None:
+    http = urllib3.PoolManager(retries=False)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"Tollgate exited with {server.process.returncode}:\n{server.log_text()}")
+        try:
+            if http.request("GET", f"{server.url}/health/liveliness", timeout=1).status == 200:
+                return
+        except urllib3.exceptions.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"Tollgate did not start within {timeout}s:\n{server.log_text()}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGINT)  # quick shutdown: idle keep-alive clients need no grace
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
