@@ -65,10 +65,15 @@ def resolve(value: str, overlay: dict[str, str] | None = None) -> str:
     if not is_reference(plain):
         return plain
     name = plain[len(ENV_PREFIX) :]
-    found = (overlay or {}).get(name) or os.environ.get(name)
+    found = environment_value(name, overlay)
     if found is None:
         raise SecretUnavailable(f"environment variable {name} is not set")
     return found
+
+
+def environment_value(name: str, overlay: dict[str, str] | None = None) -> str | None:
+    """Read a variable the config file refers to: its environment_variables first, then the process's."""
+    return (overlay or {}).get(name) or os.environ.get(name)
 
 
 def describe(stored: str) -> str:

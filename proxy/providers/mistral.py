@@ -80,6 +80,7 @@ def _accepted(body: Body, fields: frozenset[str]) -> Body:
 
 class MistralAdapter(OpenAICompatibleAdapter):
     default_api_base = "https://api.mistral.ai/v1"
+    api_base_variables = ("MISTRAL_API_BASE",)
     provider_label = "Mistral"
     supports_fim = True
 
@@ -115,6 +116,7 @@ class CodestralAdapter(MistralAdapter):
     """Codestral's own endpoint; same dialect as Mistral's, FIM first."""
 
     default_api_base = "https://codestral.mistral.ai/v1"
+    api_base_variables = ("CODESTRAL_API_BASE",)
     provider_label = "Codestral"
 
 

@@ -17,6 +17,7 @@ from proxy.providers.base import Adapter, Body
 
 class OpenAICompatibleAdapter(Adapter):
     default_api_base = "https://api.openai.com/v1"
+    api_base_variables: tuple[str, ...] = ("OPENAI_API_BASE", "OPENAI_BASE_URL")
     provider_label = "OpenAI-compatible provider"
 
     # --- what the provider is sent -----------------------------------------------------------
@@ -63,8 +64,18 @@ class OpenAICompatibleAdapter(Adapter):
 
     # --- transport ---------------------------------------------------------------------------
     def url(self, path: str) -> str:
-        base = crypto.resolve(self.deployment.api_base, self.environment) if self.deployment.api_base else ""
-        return (base or self.default_api_base).rstrip("/") + path
+        return self.api_base().rstrip("/") + path
+
+    def api_base(self) -> str:
+        """The deployment's api_base, else the provider's base from the environment (as LiteLLM reads
+        MISTRAL_API_BASE, OPENAI_API_BASE, ...), else the provider's public URL."""
+        if self.deployment.api_base:
+            return crypto.resolve(self.deployment.api_base, self.environment)
+        for name in self.api_base_variables:
+            found = crypto.environment_value(name, self.environment)
+            if found:
+                return found
+        return self.default_api_base
 
     def headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
