@@ -17,7 +17,15 @@ class SecretInput(forms.PasswordInput):
         super().__init__(render_value=False, attrs={"autocomplete": "new-password", "size": 60})
 
 
-class DeploymentForm(forms.ModelForm):
+# Declared on the class, not added in __init__: the admin's fieldsets may only name declared fields.
+_CredentialFields = type("_CredentialFields", (forms.Form,), {
+    name: forms.CharField(required=False, widget=SecretInput(), label=name,
+                          help_text="Write-only; empty keeps the current value.")
+    for name in CREDENTIAL_FIELDS
+})
+
+
+class DeploymentForm(_CredentialFields, forms.ModelForm):
     api_key = forms.CharField(
         required=False, widget=SecretInput(),
         help_text="A provider key (stored encrypted, never shown again) or os.environ/NAME. "
@@ -31,9 +39,6 @@ class DeploymentForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        for name in CREDENTIAL_FIELDS:
-            self.fields[name] = forms.CharField(required=False, widget=SecretInput(), label=name,
-                                                help_text="Write-only; empty keeps the current value.")
         if self.instance.pk:
             self.fields["api_key"].help_text = f"Current: {crypto.describe(self.instance.api_key)}. " + str(
                 self.fields["api_key"].help_text)

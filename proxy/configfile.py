@@ -82,9 +82,12 @@ def read(path: str | Path) -> ConfigFile:
         if key not in TOP_LEVEL_ACTED_ON:
             warnings.append(f"{where}: top-level key '{key}' is kept but not acted on")
 
-    entries_raw = list(_section(raw, "model_list", list, where))
+    # Each entry with where it was written, so a message names the included file and its index.
+    entries_raw = [(f"{where}: model_list[{i}]", e) for i, e in enumerate(_section(raw, "model_list", list, where))]
     for included in _section(raw, "include", list, where):
-        entries_raw.extend(_section(_load_yaml(path.parent / str(included)), "model_list", list, included))
+        other = path.parent / str(included)
+        entries_raw.extend((f"{other.name}: model_list[{i}]", e)
+                           for i, e in enumerate(_section(_load_yaml(other), "model_list", list, other.name)))
 
     general = _section(raw, "general_settings", dict, where)
     litellm = _section(raw, "litellm_settings", dict, where)
@@ -98,8 +101,13 @@ def read(path: str | Path) -> ConfigFile:
 
     deployments = []
     seen: dict[str, int] = {}
-    for index, entry in enumerate(entries_raw):
-        deployment = _entry(entry, f"{where}: model_list[{index}]", warnings, seen)
+    ids: set[str] = set()
+    for entry_where, entry in entries_raw:
+        deployment = _entry(entry, entry_where, warnings, seen)
+        if deployment.config_id in ids:
+            raise ConfigError(f'{entry_where} (model_name "{deployment.model_name}"): model_info.id '
+                              f"'{deployment.config_id}' is already used by another entry")
+        ids.add(deployment.config_id)
         deployments.append(deployment)
 
     return ConfigFile(

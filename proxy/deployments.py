@@ -10,6 +10,7 @@ import logging
 
 from django.db import transaction
 
+from proxy import crypto
 from proxy.configfile import ConfigFile
 from proxy.models import Deployment, LoadedConfig
 from tenants import keys
@@ -51,7 +52,8 @@ def load(config: ConfigFile) -> dict[str, int]:
         path=config.path,
         defaults={
             "sha256": config.sha256,
-            "master_key": config.master_key,
+            # Only a reference: the key itself is kept as a digest (tenants.MasterKey), never recoverable.
+            "master_key": config.master_key if crypto.is_reference(config.master_key) else "",
             "environment_variables": config.environment_variables,
             "general_settings": {k: v for k, v in config.general_settings.items() if k != "master_key"},
             "litellm_settings": config.litellm_settings,
@@ -64,16 +66,16 @@ def load(config: ConfigFile) -> dict[str, int]:
 
 
 def _store_master_key(config: ConfigFile) -> None:
-    from proxy import crypto
-
     value = config.master_key
     if not value:
+        MasterKey.objects.filter(source=config.path).delete()  # the file no longer sets one
         return
     reference = value if crypto.is_reference(value) else ""
     try:
         plain = crypto.resolve(value, config.environment_variables)
     except crypto.SecretUnavailable as e:
         log.warning("general_settings.master_key: %s; the master key is not set", e)
+        MasterKey.objects.filter(source=config.path).delete()  # the previous key must not stay valid
         return
     MasterKey.objects.all().delete()
     MasterKey.objects.create(digest=keys.digest(plain), hint=keys.hint(plain), reference=reference,

@@ -24,6 +24,7 @@ from proxy.exceptions import UpstreamTimeout, UpstreamUnavailable
 log = logging.getLogger(__name__)
 
 _pool: urllib3.PoolManager | None = None
+DRAIN_SECONDS = 1.0  # how long the end of a stream's body may take to follow its [DONE]
 
 
 def pool() -> urllib3.PoolManager:
@@ -76,10 +77,12 @@ def request(
             preload_content=not stream,
             redirect=False,
         )
+    except NewConnectionError as e:  # first: urllib3 2 makes it a TimeoutError subclass, even when refused
+        raise UpstreamUnavailable(
+            f"the provider at {_host(url)} could not be reached", code="upstream_unreachable"
+        ) from e
     except (ReadTimeoutError, TimeoutError):
         raise UpstreamTimeout(f"the provider did not answer within {timeout:g}s", code="upstream_timeout") from None
-    except NewConnectionError as e:
-        raise UpstreamUnavailable(f"the provider at {_host(url)} could not be reached", code="upstream_unreachable") from e
     except (ProtocolError, HTTPError) as e:
         raise UpstreamUnavailable(
             f"the connection to the provider at {_host(url)} failed: {type(e).__name__}", code="upstream_unreachable"
@@ -93,7 +96,7 @@ def iter_sse_data(response: urllib3.BaseHTTPResponse, *, timeout: float) -> Iter
     on as soon as the provider sends it.
     """
     buffer = b""
-    finished = False
+    finished = done = False
     try:
         while True:
             data = response.read1(65536)
@@ -108,15 +111,23 @@ def iter_sse_data(response: urllib3.BaseHTTPResponse, *, timeout: float) -> Iter
                 line = buffer[:end].rstrip(b"\r")
                 buffer = buffer[end + 1 :]
                 if line.startswith(b"data:"):
-                    yield line[5:].lstrip(b" ")
+                    payload = line[5:].lstrip(b" ")
+                    done = payload == b"[DONE]"
+                    yield payload
     except (ReadTimeoutError, TimeoutError):
-        raise UpstreamTimeout(f"the provider sent nothing for {timeout:g}s mid-stream", code="upstream_timeout") from None
+        raise UpstreamTimeout(
+            f"the provider sent nothing for {timeout:g}s mid-stream", code="upstream_timeout"
+        ) from None
     except (ProtocolError, HTTPError, OSError) as e:
         raise UpstreamUnavailable(
             f"the provider's stream broke off: {type(e).__name__}", code="upstream_stream_broken"
         ) from e
     finally:
-        if not finished:
+        if done and not finished:
+            # The reader stops at [DONE]; the body's end follows at once. Read it, so the
+            # connection goes back to the pool instead of a new handshake per stream.
+            _drain(response)
+        elif not finished:
             # Cut short (an error, or the caller went away): close the socket so the provider
             # stops generating, and never hand a half-read connection to the next request.
             response.close()
@@ -124,6 +135,20 @@ def iter_sse_data(response: urllib3.BaseHTTPResponse, *, timeout: float) -> Iter
     tail = buffer.strip()
     if tail.startswith(b"data:"):
         yield tail[5:].lstrip(b" ")
+
+
+def _drain(response: urllib3.BaseHTTPResponse) -> None:
+    """Read what is left of a finished stream, waiting at most DRAIN_SECONDS for it.
+
+    drain_conn closes the connection itself when the read fails or times out, so a provider that
+    keeps the body open after [DONE] costs one connection, never a half-read one in the pool.
+    """
+    sock = getattr(response.connection, "sock", None)
+    if sock is None:
+        response.close()
+        return
+    sock.settimeout(DRAIN_SECONDS)  # urllib3 sets the timeout again for the connection's next request
+    response.drain_conn()
 
 
 def _host(url: str) -> str:
