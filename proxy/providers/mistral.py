@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from proxy import shapes
+from proxy.exceptions import InvalidRequest
 from proxy.providers.base import Body
 from proxy.providers.openai_compat import OpenAICompatibleAdapter
 
@@ -33,7 +34,7 @@ MESSAGE_FIELDS = {
 }
 TOOL_CALL_FIELDS = frozenset({"id", "type", "function"})
 # OpenAI names with a Mistral twin.
-RENAMED = {"seed": "random_seed", "max_completion_tokens": "max_tokens"}
+RENAMED = {"seed": "random_seed", "max_completion_tokens": "max_tokens", "dimensions": "output_dimension"}
 TOOL_CHOICE = {"required": "any"}
 
 
@@ -66,15 +67,28 @@ def to_mistral_message(message: dict[str, Any]) -> dict[str, Any]:
 def to_mistral_fim(body: Body, model: str) -> Body:
     payload = _accepted(body, FIM_FIELDS)
     payload["model"] = model
+    payload["prompt"] = single_prompt(body.get("prompt"))
     return payload
 
 
+def single_prompt(prompt: Any) -> str:
+    """FIM takes one prompt string; OpenAI's /v1/completions also allows a list of them."""
+    if isinstance(prompt, str):
+        return prompt
+    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+        return prompt[0]
+    raise InvalidRequest(
+        "This model completes one prompt per request: send 'prompt' as a string (or a list of one string).",
+        param="prompt", code="invalid_value",
+    )
+
+
 def _accepted(body: Body, fields: frozenset[str]) -> Body:
-    payload = {}
-    for key, value in body.items():
-        key = RENAMED.get(key, key)
-        if key in fields and value is not None:
-            payload.setdefault(key, value)
+    """Keep the fields Mistral knows; an OpenAI name fills its Mistral twin unless that is set too."""
+    payload = {key: value for key, value in body.items() if key in fields and value is not None}
+    for openai_name, mistral_name in RENAMED.items():
+        if body.get(openai_name) is not None and mistral_name in fields:
+            payload.setdefault(mistral_name, body[openai_name])
     return payload
 
 
@@ -121,8 +135,7 @@ class CodestralAdapter(MistralAdapter):
 
 
 def prompt_as_chat(body: Body) -> Body:
-    prompt = body.get("prompt")
-    text = prompt if isinstance(prompt, str) else "".join(str(p) for p in prompt or [])
+    text = single_prompt(body.get("prompt"))
     chat = {k: v for k, v in body.items() if k not in {"prompt", "suffix", "echo", "best_of", "logprobs"}}
     chat["messages"] = [{"role": "user", "content": text}]
     return chat

@@ -123,12 +123,20 @@ def test_text_completion_stream_on_a_chat_model(client, auth, fake_mistral, depl
     deployment_for(fake_mistral, alias="small", model="mistral/mistral-small-latest")
     fake_mistral.reply_stream(["Hel", "lo"], prompt_tokens=4, completion_tokens=2)
 
-    chunks = events(post(client, auth, "/completions", {"model": "small", "prompt": ["Say ", "hi"], "stream": True}))
+    chunks = events(post(client, auth, "/completions", {"model": "small", "prompt": ["Say hi"], "stream": True}))
 
     assert all(c["object"] == "text_completion" for c in chunks)
     assert "".join(c["choices"][0]["text"] for c in chunks) == "Hello"
     assert chunks[-1]["usage"] == {"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6}
     assert fake_mistral.last_request.json["messages"] == [{"role": "user", "content": "Say hi"}]
+
+
+def test_several_prompts_in_one_request_get_a_clear_400(client, auth, fake_mistral, codestral):
+    r = post(client, auth, "/v1/completions", {"model": "code", "prompt": ["def a():", "def b():"]})
+
+    assert r.status_code == 400
+    assert (r.json()["error"]["param"], r.json()["error"]["code"]) == ("prompt", "invalid_value")
+    assert not fake_mistral.requests
 
 
 def test_text_completion_without_prompt_gets_400(client, auth, fake_mistral, codestral):

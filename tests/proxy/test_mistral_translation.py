@@ -157,7 +157,7 @@ def test_fim_payload_keeps_prompt_and_suffix_only():
 
 
 def test_a_text_prompt_becomes_one_user_message():
-    body = {"model": "small", "prompt": ["Say ", "hi"], "suffix": "x", "echo": False, "best_of": 1,
+    body = {"model": "small", "prompt": ["Say hi"], "suffix": "x", "echo": False, "best_of": 1,
             "logprobs": None, "max_tokens": 5}
 
     assert prompt_as_chat(body) == {"model": "small", "max_tokens": 5,
@@ -291,3 +291,13 @@ def test_text_and_chat_reshaping_round_trip():
                                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
 
     assert shapes.text_completion_to_chat(shapes.chat_to_text_completion(chat)) == chat
+
+
+def test_mistral_names_win_over_their_openai_twins():
+    body = {"model": "a", "messages": [{"role": "user", "content": "x"}], "seed": 1, "random_seed": 2,
+            "max_completion_tokens": 5, "max_tokens": 9}
+
+    payload = to_mistral_chat(body, "m")
+
+    assert (payload["random_seed"], payload["max_tokens"]) == (2, 9)
+    assert "seed" not in payload and "max_completion_tokens" not in payload
