@@ -92,10 +92,15 @@ def _events(chunks: Iterator[Body], call: Call, *, include_usage: bool, object_n
             reported = Usage.of(chunk.get("usage"))
             if reported is not None:
                 usage = reported
-                if include_usage:
-                    chunk.pop("usage")  # it goes on the final usage-only chunk instead
-            if not chunk.get("choices") and reported is not None and not include_usage:
-                continue  # a usage-only chunk we asked the provider for; this caller did not
+            if not chunk.get("choices") and reported is not None:
+                # A provider's usage-only chunk (OpenAI's, which Tollgate asks for to price the call): a
+                # caller who asked gets usage once, on the final chunk below; one who did not, never.
+                continue
+            if include_usage or reported is None:
+                # Usage goes on the final chunk only; drop the `"usage": null` OpenAI adds to every chunk
+                # once asked, which a caller who did not ask would not get from OpenAI. Mistral's usage on
+                # its last chunk stays for callers who did not ask: the Mistral SDKs read it there.
+                chunk.pop("usage", None)
             last = chunk
             yield b"data: " + orjson.dumps(chunk) + b"\n\n"
     except Exception as e:  # the provider cut the stream, or timed out mid-way

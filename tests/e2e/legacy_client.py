@@ -33,7 +33,8 @@ def main(endpoint: str, key: str, operation: str) -> dict:
         return {"content": r.choices[0].message.content, "tool": call.function.name, "id": call.id,
                 "finish_reason": r.choices[0].finish_reason}
     if operation == "chat_stream":
-        chunks = list(client.chat_stream(model="mistral-small-latest", messages=[ChatMessage(role="user", content="Hi")]))
+        messages = [ChatMessage(role="user", content="Hi")]
+        chunks = list(client.chat_stream(model="mistral-small-latest", messages=messages))
         text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
         return {"text": text, "usage": chunks[-1].usage.total_tokens if chunks[-1].usage else None}
     if operation == "embeddings":

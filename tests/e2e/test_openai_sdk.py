@@ -12,7 +12,8 @@ WEATHER_TOOL = {
         "description": "Get the current weather in a given location",
         "parameters": {
             "type": "object",
-            "properties": {"location": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+            "properties": {"location": {"type": "string"},
+                           "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
             "required": ["location"],
         },
     },
@@ -83,7 +84,8 @@ def test_tool_choice_required_becomes_mistrals_any(client, fake_mistral):
 
 
 def test_image_content_parts_reach_the_provider(client, fake_mistral):
-    image = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    image = ("data:image/png;base64,"
+             "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
     r = client.chat.completions.create(
         model="mistral-small-latest", max_tokens=300,
         messages=[{"role": "user", "content": [

@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 # Provider-neutral: the request and behaviour records, the handler, helpers for OpenAI-style messages.
-from .mistral import Recorded, _arguments, _finish, _Handler, _Script, _usage, _words
+from .mistral import Recorded, _Answer, _arguments, _finish, _Handler, _Script, _usage, _words
 from .mistral import _text as _text_of
 from .wire import LoopbackServer
 
@@ -59,11 +59,9 @@ ERROR_BODIES = {
     503: ("The engine is currently overloaded, please try again later.", "server_error", None),
 }
 
-_Answer = tuple[int, Any, dict[str, str] | None]
-
 
 class FakeOpenAI:
-    """An OpenAI-compatible server; queue behaviours with reply/reply_stream/fail/hang/cut_stream.
+    """An OpenAI-compatible server; queue behaviours with reply/reply_stream/fail/hang/cut_stream/stream_error.
 
     Each queued behaviour answers the next request to its endpoint ("chat", "completions",
     "embeddings", "models", "model"). `fail` and `hang` act before validation, like an overloaded
@@ -130,6 +128,11 @@ class FakeOpenAI:
         HTTP chunk. A non-streaming request gets half of its JSON body instead."""
         self._queue(endpoint, _Script(kind="cut", after_chunks=after_chunks))
 
+    def stream_error(self, after_chunks: int, message: str = ERROR_BODIES[500][0], *, endpoint: str = "chat") -> None:
+        """As cut_stream, but then send OpenAI's mid-stream `data: {"error": {...}}` event and end the body
+        cleanly (no [DONE]), as api.openai.com does when generation fails after the 200."""
+        self._queue(endpoint, _Script(kind="cut", after_chunks=after_chunks, body=_error(message, kind="server_error")))
+
     def reset(self) -> None:
         with self._lock:
             self._scripts.clear()
@@ -191,13 +194,13 @@ class FakeOpenAI:
         if problem := _invalid(endpoint, body, bad_json):
             return 400, problem, None
         script = None if early else self._pop(endpoint, "reply", "cut")
-        cut = script.after_chunks if script and script.kind == "cut" else None
+        cut, error = (script.after_chunks, script.body) if script and script.kind == "cut" else (None, None)
         plan = script if script and script.kind == "reply" else _default(endpoint, body)
         if body.get("stream") and endpoint != "embeddings":
             include_usage = (body.get("stream_options") or {}).get("include_usage")
             head, lead, pieces, finals = _events(endpoint, body, plan)
             stop = None if cut is None else len(lead) + min(cut, len(pieces))
-            _stream(h, head, lead + pieces + finals, _usage(plan) if include_usage else None, stop, plan.delay)
+            _stream(h, head, lead + pieces + finals, _usage(plan) if include_usage else None, stop, plan.delay, error)
             return None
         build = {"chat": _chat_completion, "completions": _text_completion, "embeddings": _embeddings}[endpoint]
         payload = build(body, plan)
@@ -358,14 +361,16 @@ def _events(endpoint: str, body: dict, plan: _Script) -> tuple[dict, list[dict],
 
 
 def _stream(h: _Handler, head: dict, choices: list[dict], usage: dict | None, stop: int | None,
-            delay: float) -> None:
-    """SSE, one choice per chunk, `delay` s apart, until `stop` drops the socket (see cut_stream); then
-    the usage chunk when asked for (earlier chunks then carry `"usage": null`, as OpenAI's), and [DONE]."""
+            delay: float, error: dict | None = None) -> None:
+    """SSE, one choice per chunk, `delay` s apart, until `stop` (see cut_stream and stream_error); then the
+    usage chunk when asked for (earlier chunks then carry `"usage": null`, as OpenAI's), and [DONE]."""
     h.start_sse()
     for sent, choice in enumerate(choices):
         if sent == stop:
-            h.drop_connection()
-            return
+            if not error:
+                return h.drop_connection()
+            h.send_event(error)  # stream_error: OpenAI's error event, then a clean end of the body
+            return h.end_sse()
         if delay and sent:
             time.sleep(delay)
         h.send_event({**head, "choices": [choice], **({"usage": None} if usage else {})})

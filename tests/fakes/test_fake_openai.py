@@ -273,3 +273,15 @@ def test_cut_stream_makes_the_sdk_raise(client, fake):
     assert received == ["", "Echo:"]
     with pytest.raises(openai.APIConnectionError):
         client.chat.completions.create(model="gpt-4o-mini", messages=HI)
+
+
+def test_stream_error_sends_openais_error_event_which_the_sdk_raises(client, fake):
+    fake.stream_error(after_chunks=1, message="Model overloaded mid-answer")
+
+    received = []
+    with pytest.raises(openai.APIError) as e:
+        for chunk in client.chat.completions.create(model="gpt-4o-mini", messages=HI, stream=True):
+            received.append(chunk.choices[0].delta.content)
+    assert received == ["", "Echo:"]
+    assert "Model overloaded mid-answer" in e.value.message
+    assert client.chat.completions.create(model="gpt-4o-mini", messages=HI).choices  # the queue moved on
