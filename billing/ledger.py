@@ -34,9 +34,18 @@ def settle(outcome: Outcome) -> None:
     log.info(
         "request=%s key=%s endpoint=%s model=%s deployment=%s provider=%s/%s stream=%s status=%s "
         "prompt_tokens=%d completion_tokens=%d latency_ms=%.1f ttft_ms=%s error=%s",
-        outcome.request_id, outcome.caller_hint, outcome.endpoint, outcome.alias, outcome.deployment_id,
-        outcome.provider, outcome.provider_model, outcome.stream, outcome.status, outcome.prompt_tokens,
-        outcome.completion_tokens, outcome.latency_ms,
+        outcome.request_id,
+        outcome.caller_hint,
+        outcome.endpoint,
+        outcome.alias,
+        outcome.deployment_id,
+        outcome.provider,
+        outcome.provider_model,
+        outcome.stream,
+        outcome.status,
+        outcome.prompt_tokens,
+        outcome.completion_tokens,
+        outcome.latency_ms,
         "-" if outcome.time_to_first_token_ms is None else f"{outcome.time_to_first_token_ms:.1f}",
         outcome.error_type or "-",
     )

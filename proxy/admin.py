@@ -18,30 +18,55 @@ class SecretInput(forms.PasswordInput):
 
 
 # Declared on the class, not added in __init__: the admin's fieldsets may only name declared fields.
-_CredentialFields = type("_CredentialFields", (forms.Form,), {
-    name: forms.CharField(required=False, widget=SecretInput(), label=name,
-                          help_text="Write-only; empty keeps the current value.")
-    for name in CREDENTIAL_FIELDS
-})
+_CredentialFields = type(
+    "_CredentialFields",
+    (forms.Form,),
+    {
+        name: forms.CharField(
+            required=False, widget=SecretInput(), label=name, help_text="Write-only; empty keeps the current value."
+        )
+        for name in CREDENTIAL_FIELDS
+    },
+)
 
 
 class DeploymentForm(_CredentialFields, forms.ModelForm):
     api_key = forms.CharField(
-        required=False, widget=SecretInput(),
+        required=False,
+        widget=SecretInput(),
         help_text="A provider key (stored encrypted, never shown again) or os.environ/NAME. "
-                  "Leave empty to keep the current value.",
+        "Leave empty to keep the current value.",
     )
     clear_api_key = forms.BooleanField(required=False, label="Remove the stored API key")
 
     class Meta:
         model = Deployment
-        exclude = ["credentials"]
+        fields = [  # credentials are edited through the write-only fields above, never as JSON
+            "model_name",
+            "litellm_model",
+            "api_base",
+            "api_version",
+            "enabled",
+            "mock_response",
+            "rpm",
+            "tpm",
+            "weight",
+            "order",
+            "timeout",
+            "stream_timeout",
+            "max_retries",
+            "input_cost_per_token",
+            "output_cost_per_token",
+            "params",
+            "model_info",
+        ]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.fields["api_key"].help_text = f"Current: {crypto.describe(self.instance.api_key)}. " + str(
-                self.fields["api_key"].help_text)
+                self.fields["api_key"].help_text
+            )
 
     def clean_litellm_model(self) -> str:
         value = self.cleaned_data["litellm_model"].strip()
@@ -78,11 +103,26 @@ class DeploymentAdmin(admin.ModelAdmin):
     readonly_fields = ["source", "config_file", "created_at", "updated_at"]
     actions = ["enable", "disable"]
     fieldsets = [
-        (None, {"fields": ["model_name", "litellm_model", "api_base", "api_version", "api_key", "clear_api_key",
-                           "enabled", "mock_response"]}),
+        (
+            None,
+            {
+                "fields": [
+                    "model_name",
+                    "litellm_model",
+                    "api_base",
+                    "api_version",
+                    "api_key",
+                    "clear_api_key",
+                    "enabled",
+                    "mock_response",
+                ]
+            },
+        ),
         ("Provider credentials", {"classes": ["collapse"], "fields": CREDENTIAL_FIELDS}),
-        ("Routing and limits", {"fields": ["rpm", "tpm", "weight", "order", "timeout", "stream_timeout",
-                                           "max_retries"]}),
+        (
+            "Routing and limits",
+            {"fields": ["rpm", "tpm", "weight", "order", "timeout", "stream_timeout", "max_retries"]},
+        ),
         ("Prices (override the price book)", {"fields": ["input_cost_per_token", "output_cost_per_token"]}),
         ("More", {"classes": ["collapse"], "fields": ["params", "model_info"]}),
         ("Origin", {"fields": ["source", "config_file", "created_at", "updated_at"]}),
@@ -113,8 +153,16 @@ class LoadedConfigAdmin(admin.ModelAdmin):
 
     list_display = ["path", "loaded_at", "sha256"]
     exclude = ["master_key", "environment_variables"]
-    readonly_fields = ["path", "sha256", "loaded_at", "general_settings", "litellm_settings", "router_settings",
-                       "warnings", "environment_names"]
+    readonly_fields = [
+        "path",
+        "sha256",
+        "loaded_at",
+        "general_settings",
+        "litellm_settings",
+        "router_settings",
+        "warnings",
+        "environment_names",
+    ]
 
     @admin.display(description="environment_variables (names only)")
     def environment_names(self, config: LoadedConfig) -> str:

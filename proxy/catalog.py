@@ -10,8 +10,18 @@ from typing import Any
 
 from proxy.router import ModelGroup
 
-VISION_HINTS = ("pixtral", "mistral-small", "mistral-medium", "mistral-large-2411", "magistral", "gpt-4o",
-                "gpt-4.1", "gpt-5", "claude-3", "gemini")
+VISION_HINTS = (
+    "pixtral",
+    "mistral-small",
+    "mistral-medium",
+    "mistral-large-2411",
+    "magistral",
+    "gpt-4o",
+    "gpt-4.1",
+    "gpt-5",
+    "claude-3",
+    "gemini",
+)
 FIM_PROVIDERS = {"codestral", "text-completion-codestral"}
 
 

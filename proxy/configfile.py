@@ -16,8 +16,14 @@ import yaml
 
 from proxy import providers
 
-TOP_LEVEL_ACTED_ON = {"model_list", "general_settings", "litellm_settings", "router_settings",
-                      "environment_variables", "include"}
+TOP_LEVEL_ACTED_ON = {
+    "model_list",
+    "general_settings",
+    "litellm_settings",
+    "router_settings",
+    "environment_variables",
+    "include",
+}
 GENERAL_ACTED_ON = {"master_key"}
 LITELLM_ACTED_ON = {"drop_params", "request_timeout"}
 ROUTER_ACTED_ON: set[str] = set()
@@ -25,11 +31,30 @@ ROUTER_ACTED_ON: set[str] = set()
 # litellm_params Tollgate reads, with the type each must have. Secrets are listed apart.
 NUMBER_PARAMS = {"timeout", "stream_timeout", "weight", "input_cost_per_token", "output_cost_per_token"}
 INT_PARAMS = {"rpm", "tpm", "order", "max_retries"}
-STRING_PARAMS = {"model", "api_base", "api_version", "mock_response", "aws_region_name", "aws_role_name",
-                 "aws_session_name", "aws_profile_name", "aws_bedrock_runtime_endpoint",
-                 "vertex_project", "vertex_location", "tenant_id", "client_id"}
-SECRET_PARAMS = {"api_key", "aws_access_key_id", "aws_secret_access_key", "aws_session_token",
-                 "azure_ad_token", "client_secret", "vertex_credentials"}
+STRING_PARAMS = {
+    "model",
+    "api_base",
+    "api_version",
+    "mock_response",
+    "aws_region_name",
+    "aws_role_name",
+    "aws_session_name",
+    "aws_profile_name",
+    "aws_bedrock_runtime_endpoint",
+    "vertex_project",
+    "vertex_location",
+    "tenant_id",
+    "client_id",
+}
+SECRET_PARAMS = {
+    "api_key",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "azure_ad_token",
+    "client_secret",
+    "vertex_credentials",
+}
 KNOWN_PARAMS = NUMBER_PARAMS | INT_PARAMS | STRING_PARAMS | SECRET_PARAMS
 # Those with a column of their own on Deployment; the rest travel in Deployment.params.
 COLUMN_PARAMS = NUMBER_PARAMS | INT_PARAMS | SECRET_PARAMS | {"model", "api_base", "api_version", "mock_response"}
@@ -86,8 +111,10 @@ def read(path: str | Path) -> ConfigFile:
     entries_raw = [(f"{where}: model_list[{i}]", e) for i, e in enumerate(_section(raw, "model_list", list, where))]
     for included in _section(raw, "include", list, where):
         other = path.parent / str(included)
-        entries_raw.extend((f"{other.name}: model_list[{i}]", e)
-                           for i, e in enumerate(_section(_load_yaml(other), "model_list", list, other.name)))
+        entries_raw.extend(
+            (f"{other.name}: model_list[{i}]", e)
+            for i, e in enumerate(_section(_load_yaml(other), "model_list", list, other.name))
+        )
 
     general = _section(raw, "general_settings", dict, where)
     litellm = _section(raw, "litellm_settings", dict, where)
@@ -105,8 +132,10 @@ def read(path: str | Path) -> ConfigFile:
     for entry_where, entry in entries_raw:
         deployment = _entry(entry, entry_where, warnings, seen)
         if deployment.config_id in ids:
-            raise ConfigError(f'{entry_where} (model_name "{deployment.model_name}"): model_info.id '
-                              f"'{deployment.config_id}' is already used by another entry")
+            raise ConfigError(
+                f'{entry_where} (model_name "{deployment.model_name}"): model_info.id '
+                f"'{deployment.config_id}' is already used by another entry"
+            )
         ids.add(deployment.config_id)
         deployments.append(deployment)
 
@@ -176,14 +205,14 @@ def _entry(entry: Any, where: str, warnings: list[str], seen: dict[str, int]) ->
 
     model = params.get("model")
     if not isinstance(model, str) or not model.strip():
-        raise ConfigError(f"{where}: litellm_params.model is required (provider/model-id, e.g. mistral/mistral-small-latest)")
+        raise ConfigError(
+            f"{where}: litellm_params.model is required (provider/model-id, e.g. mistral/mistral-small-latest)"
+        )
     _check_types(params, where)
     provider = model.split("/", 1)[0] if "/" in model else ""
     if not params.get("mock_response"):
         if not provider:
-            raise ConfigError(
-                f"{where}: litellm_params.model '{model}' needs a provider prefix, e.g. mistral/{model}"
-            )
+            raise ConfigError(f"{where}: litellm_params.model '{model}' needs a provider prefix, e.g. mistral/{model}")
         if not providers.is_supported(provider):
             warnings.append(f"{where}: provider '{provider}' is not supported yet; calls to it will fail")
     api_base = params.get("api_base") or ""
@@ -235,5 +264,11 @@ def _text(value: Any) -> str:
 
 
 def _type(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "true/false",
-            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        bool: "true/false",
+        int: "a number",
+        float: "a number",
+    }.get(type(value), type(value).__name__)

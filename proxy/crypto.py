@@ -26,9 +26,7 @@ class SecretUnavailable(Exception):
 @functools.cache
 def _fernet() -> Fernet:
     material = (settings.TOLLGATE_ENCRYPTION_KEY or settings.SECRET_KEY).encode()
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"tollgate", info=b"provider-secrets").derive(
-        material
-    )
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"tollgate", info=b"provider-secrets").derive(material)
     return Fernet(base64.urlsafe_b64encode(key))
 
 

@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 @transaction.atomic
 def load(config: ConfigFile) -> dict[str, int]:
     """Apply `config`; return counts of created, updated and removed deployments."""
-    existing = {d.config_id: d for d in Deployment.objects.filter(source=Deployment.Source.CONFIG,
-                                                                   config_file=config.path)}
+    existing = {
+        d.config_id: d for d in Deployment.objects.filter(source=Deployment.Source.CONFIG, config_file=config.path)
+    }
     created = updated = 0
     for entry in config.deployments:
         row = existing.pop(entry.config_id, None)
@@ -41,8 +42,17 @@ def load(config: ConfigFile) -> dict[str, int]:
         row.mock_response = entry.mock_response
         row.params = entry.params
         row.model_info = entry.model_info
-        for name in ("rpm", "tpm", "weight", "order", "timeout", "stream_timeout", "max_retries",
-                     "input_cost_per_token", "output_cost_per_token"):
+        for name in (
+            "rpm",
+            "tpm",
+            "weight",
+            "order",
+            "timeout",
+            "stream_timeout",
+            "max_retries",
+            "input_cost_per_token",
+            "output_cost_per_token",
+        ):
             setattr(row, name, entry.numbers.get(name))
         row.save()
     removed = len(existing)
@@ -78,5 +88,4 @@ def _store_master_key(config: ConfigFile) -> None:
         MasterKey.objects.filter(source=config.path).delete()  # the previous key must not stay valid
         return
     MasterKey.objects.all().delete()
-    MasterKey.objects.create(digest=keys.digest(plain), hint=keys.hint(plain), reference=reference,
-                             source=config.path)
+    MasterKey.objects.create(digest=keys.digest(plain), hint=keys.hint(plain), reference=reference, source=config.path)

@@ -46,11 +46,19 @@ def describe(exc: Exception) -> tuple[int, dict, dict[str, str]]:
             return status, envelope(exc.message, type=kind, param=exc.param, code=code), {}  # type: ignore[attr-defined]
     if isinstance(exc, DatabaseError):
         log.error("database unavailable: %s", type(exc).__name__)
-        return 503, envelope("Tollgate's database is unavailable; try again shortly.", type="api_error",
-                             code="database_unavailable"), {"Retry-After": "5"}
+        return (
+            503,
+            envelope(
+                "Tollgate's database is unavailable; try again shortly.", type="api_error", code="database_unavailable"
+            ),
+            {"Retry-After": "5"},
+        )
     log.exception("unexpected error", exc_info=exc)
-    return 500, envelope("Tollgate hit an unexpected error; it has been logged.", type="api_error",
-                         code="internal_error"), {}
+    return (
+        500,
+        envelope("Tollgate hit an unexpected error; it has been logged.", type="api_error", code="internal_error"),
+        {},
+    )
 
 
 def _upstream(exc: proxy.UpstreamError) -> tuple[int, dict, dict[str, str]]:
@@ -84,8 +92,9 @@ def event(exc: Exception) -> bytes:
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    body = envelope(f"No such endpoint: {request.method} {request.path}", type="invalid_request_error",
-                    code="unknown_url")
+    body = envelope(
+        f"No such endpoint: {request.method} {request.path}", type="invalid_request_error", code="unknown_url"
+    )
     return HttpResponse(orjson.dumps(body), status=404, content_type="application/json")
 
 
@@ -95,8 +104,11 @@ def server_error(request: HttpRequest) -> HttpResponse:
 
 
 def method_not_allowed(request: HttpRequest, allowed: list[str]) -> HttpResponse:
-    body = envelope(f"{request.method} is not allowed on {request.path}; use {', '.join(allowed)}.",
-                    type="invalid_request_error", code="method_not_allowed")
+    body = envelope(
+        f"{request.method} is not allowed on {request.path}; use {', '.join(allowed)}.",
+        type="invalid_request_error",
+        code="method_not_allowed",
+    )
     out = HttpResponse(orjson.dumps(body), status=405, content_type="application/json")
     out["Allow"] = ", ".join(allowed)
     return out
@@ -109,8 +121,12 @@ def drf_exception_handler(exc: Exception, context: dict):
     handled = drf_default_handler(exc, context)
     if handled is None:
         return None
-    kind = {401: "authentication_error", 403: "permission_error", 404: "invalid_request_error",
-            429: "rate_limit_error"}.get(handled.status_code, "invalid_request_error")
+    kind = {
+        401: "authentication_error",
+        403: "permission_error",
+        404: "invalid_request_error",
+        429: "rate_limit_error",
+    }.get(handled.status_code, "invalid_request_error")
     detail = exc.detail if isinstance(exc, drf.APIException) else handled.data
     message, param = _flatten(detail)
     handled.data = envelope(message, type=kind, param=param, code=getattr(exc, "default_code", None))

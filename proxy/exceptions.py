@@ -34,8 +34,16 @@ class ProviderMisconfigured(ProxyError):
 class UpstreamError(ProxyError):
     """The provider answered with an error status; `status` and the provider's message are kept."""
 
-    def __init__(self, message: str, *, status: int, provider: str, retry_after: str | None = None,
-                 code: str | None = None, param: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        provider: str,
+        retry_after: str | None = None,
+        code: str | None = None,
+        param: str | None = None,
+    ) -> None:
         super().__init__(message, code=code, param=param)
         self.status = status
         self.provider = provider

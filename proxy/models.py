@@ -21,9 +21,7 @@ class Deployment(models.Model):
         CONFIG = "config", "config file"
         ADMIN = "admin", "admin"
 
-    model_name = models.CharField(
-        max_length=255, db_index=True, help_text="The alias callers send as `model`."
-    )
+    model_name = models.CharField(max_length=255, db_index=True, help_text="The alias callers send as `model`.")
     litellm_model = models.CharField(
         "model", max_length=255, help_text="provider/model-id, e.g. mistral/mistral-small-latest."
     )

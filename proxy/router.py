@@ -65,7 +65,8 @@ def resolve(alias: str, caller: Caller | None = None) -> ModelGroup:
     if group is None or (caller is not None and not caller.may_use(alias)):
         raise UnknownModel(
             f"The model '{alias}' does not exist or you do not have access to it.",
-            param="model", code="model_not_found",
+            param="model",
+            code="model_not_found",
         )
     return group
 

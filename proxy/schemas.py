@@ -19,18 +19,40 @@ ROLES = {"system", "user", "assistant", "tool", "developer", "function"}
 
 # name: (accepted types, minimum) — every optional field may also be null (= not set).
 COMMON = {
-    "stream": (bool, None), "max_tokens": (int, 1), "max_completion_tokens": (int, 1),
-    "temperature": (NUMBER, 0), "top_p": (NUMBER, 0), "n": (int, 1), "stop": ((str, list), None),
-    "seed": (int, None), "random_seed": (int, 0), "presence_penalty": (NUMBER, None),
-    "frequency_penalty": (NUMBER, None), "user": (str, None), "stream_options": (dict, None),
-    "min_tokens": (int, 0), "metadata": (dict, None),
+    "stream": (bool, None),
+    "max_tokens": (int, 1),
+    "max_completion_tokens": (int, 1),
+    "temperature": (NUMBER, 0),
+    "top_p": (NUMBER, 0),
+    "n": (int, 1),
+    "stop": ((str, list), None),
+    "seed": (int, None),
+    "random_seed": (int, 0),
+    "presence_penalty": (NUMBER, None),
+    "frequency_penalty": (NUMBER, None),
+    "user": (str, None),
+    "stream_options": (dict, None),
+    "min_tokens": (int, 0),
+    "metadata": (dict, None),
 }
-CHAT = {**COMMON, "tools": (list, None), "tool_choice": ((str, dict), None), "response_format": (dict, None),
-        "safe_prompt": (bool, None), "parallel_tool_calls": (bool, None), "prompt_mode": (str, None)}
+CHAT = {
+    **COMMON,
+    "tools": (list, None),
+    "tool_choice": ((str, dict), None),
+    "response_format": (dict, None),
+    "safe_prompt": (bool, None),
+    "parallel_tool_calls": (bool, None),
+    "prompt_mode": (str, None),
+}
 COMPLETION = {**COMMON, "suffix": (str, None), "echo": (bool, None), "best_of": (int, 1)}
 FIM = {**COMMON, "suffix": (str, None)}
-EMBEDDINGS = {"encoding_format": (str, None), "dimensions": (int, 1), "user": (str, None),
-              "output_dimension": (int, 1), "output_dtype": (str, None)}
+EMBEDDINGS = {
+    "encoding_format": (str, None),
+    "dimensions": (int, 1),
+    "user": (str, None),
+    "output_dimension": (int, 1),
+    "output_dtype": (str, None),
+}
 
 
 def read_json(request: HttpRequest) -> Body:
@@ -41,8 +63,9 @@ def read_json(request: HttpRequest) -> Body:
     except ValueError:
         declared = 0
     if declared > limit:
-        raise BodyTooLarge(f"The request body is {declared} bytes; the limit is {limit} bytes.",
-                           code="request_too_large")
+        raise BodyTooLarge(
+            f"The request body is {declared} bytes; the limit is {limit} bytes.", code="request_too_large"
+        )
     raw = request.read(limit + 1)
     if len(raw) > limit:
         raise BodyTooLarge(f"The request body exceeds the limit of {limit} bytes.", code="request_too_large")
@@ -64,8 +87,9 @@ def chat(request: HttpRequest) -> Body:
     if messages is None:
         raise _missing("messages")
     if not isinstance(messages, list) or not messages:
-        raise InvalidRequest("'messages' must be a non-empty array of message objects.", param="messages",
-                             code="invalid_type")
+        raise InvalidRequest(
+            "'messages' must be a non-empty array of message objects.", param="messages", code="invalid_type"
+        )
     for index, message in enumerate(messages):
         _message(message, index)
     _fields(body, CHAT)
@@ -79,8 +103,7 @@ def completion(request: HttpRequest) -> Body:
     if prompt is None:
         raise _missing("prompt")
     if not isinstance(prompt, str | list):
-        raise InvalidRequest("'prompt' must be a string or an array of strings.", param="prompt",
-                             code="invalid_type")
+        raise InvalidRequest("'prompt' must be a string or an array of strings.", param="prompt", code="invalid_type")
     _fields(body, COMPLETION)
     return body
 
@@ -106,8 +129,9 @@ def embeddings(request: HttpRequest) -> Body:
         raise InvalidRequest("'input' must be a string or a non-empty array.", param="input", code="invalid_type")
     _fields(body, EMBEDDINGS)
     if body.get("encoding_format") not in (None, "float", "base64"):
-        raise InvalidRequest("'encoding_format' must be 'float' or 'base64'.", param="encoding_format",
-                             code="invalid_value")
+        raise InvalidRequest(
+            "'encoding_format' must be 'float' or 'base64'.", param="encoding_format", code="invalid_value"
+        )
     return body
 
 
@@ -122,33 +146,45 @@ def _model(body: Body) -> None:
     if model is None:
         raise _missing("model")
     if not isinstance(model, str) or not model or len(model) > 256:
-        raise InvalidRequest("'model' must be a non-empty string (a model name from /v1/models).",
-                             param="model", code="invalid_type")
+        raise InvalidRequest(
+            "'model' must be a non-empty string (a model name from /v1/models).", param="model", code="invalid_type"
+        )
 
 
 def _message(message: Any, index: int) -> None:
     where = f"messages[{index}]"
     if not isinstance(message, dict):
-        raise InvalidRequest(f"'{where}' must be an object with 'role' and 'content'.", param=where,
-                             code="invalid_type")
+        raise InvalidRequest(
+            f"'{where}' must be an object with 'role' and 'content'.", param=where, code="invalid_type"
+        )
     role = message.get("role")
     if role not in ROLES:
-        raise InvalidRequest(f"'{where}.role' must be one of {', '.join(sorted(ROLES))}; got {role!r}.",
-                             param=f"{where}.role", code="invalid_value")
+        raise InvalidRequest(
+            f"'{where}.role' must be one of {', '.join(sorted(ROLES))}; got {role!r}.",
+            param=f"{where}.role",
+            code="invalid_value",
+        )
     content = message.get("content")
     if content is None and role in ("user", "system", "developer"):
         raise _missing(f"{where}.content")
     if content is not None and not isinstance(content, str | list):
-        raise InvalidRequest(f"'{where}.content' must be a string or an array of content parts.",
-                             param=f"{where}.content", code="invalid_type")
+        raise InvalidRequest(
+            f"'{where}.content' must be a string or an array of content parts.",
+            param=f"{where}.content",
+            code="invalid_type",
+        )
     if isinstance(content, list):
         for part_index, part in enumerate(content):
             if not isinstance(part, dict) or not isinstance(part.get("type"), str):
-                raise InvalidRequest(f"'{where}.content[{part_index}]' must be an object with a 'type'.",
-                                     param=f"{where}.content[{part_index}]", code="invalid_type")
+                raise InvalidRequest(
+                    f"'{where}.content[{part_index}]' must be an object with a 'type'.",
+                    param=f"{where}.content[{part_index}]",
+                    code="invalid_type",
+                )
     if message.get("tool_calls") is not None and not isinstance(message["tool_calls"], list):
-        raise InvalidRequest(f"'{where}.tool_calls' must be an array.", param=f"{where}.tool_calls",
-                             code="invalid_type")
+        raise InvalidRequest(
+            f"'{where}.tool_calls' must be an array.", param=f"{where}.tool_calls", code="invalid_type"
+        )
 
 
 def _fields(body: Body, rules: dict[str, tuple[Any, Any]]) -> None:
@@ -161,13 +197,18 @@ def _fields(body: Body, rules: dict[str, tuple[Any, Any]]) -> None:
         if not isinstance(value, types):
             raise _wrong_type(name, types)
         if minimum is not None and isinstance(value, NUMBER) and value < minimum:
-            raise InvalidRequest(f"'{name}' must be at least {minimum}; got {value}.", param=name,
-                                 code="invalid_value")
+            raise InvalidRequest(f"'{name}' must be at least {minimum}; got {value}.", param=name, code="invalid_value")
 
 
 def _wrong_type(name: str, types: Any) -> InvalidRequest:
-    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array",
-             dict: "an object"}
+    names = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "an object",
+    }
     wanted = " or ".join(dict.fromkeys(names[t] for t in (types if isinstance(types, tuple) else (types,))))
     if types is NUMBER:
         wanted = "a number"

@@ -15,8 +15,15 @@ from typing import Any
 from proxy.providers.base import Usage
 
 # Mistral's `model_length` means what OpenAI calls `length`; the legacy SDK rejects other values.
-FINISH_REASONS = {"model_length": "length", "end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length",
-                  "tool_use": "tool_calls", "function_call": "tool_calls", "content_filter": "content_filter"}
+FINISH_REASONS = {
+    "model_length": "length",
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+}
 
 
 def new_id(prefix: str) -> str:
@@ -53,11 +60,18 @@ def finish_reason(value: str | None) -> str | None:
     return FINISH_REASONS.get(value, value)
 
 
-def usage_chunk(*, chunk_id: str, created: int, model: str, usage: Usage,
-                object_name: str = "chat.completion.chunk") -> dict[str, Any]:
+def usage_chunk(
+    *, chunk_id: str, created: int, model: str, usage: Usage, object_name: str = "chat.completion.chunk"
+) -> dict[str, Any]:
     """The final chunk an OpenAI client asks for with stream_options.include_usage."""
-    return {"id": chunk_id, "object": object_name, "created": created, "model": model,
-            "choices": [], "usage": usage.as_dict()}
+    return {
+        "id": chunk_id,
+        "object": object_name,
+        "created": created,
+        "model": model,
+        "choices": [],
+        "usage": usage.as_dict(),
+    }
 
 
 def chat_to_text_completion(response: dict[str, Any]) -> dict[str, Any]:
@@ -68,8 +82,12 @@ def chat_to_text_completion(response: dict[str, Any]) -> dict[str, Any]:
         "created": response.get("created") or int(time.time()),
         "model": response.get("model", ""),
         "choices": [
-            {"index": c.get("index", i), "text": (c.get("message") or {}).get("content") or "",
-             "logprobs": None, "finish_reason": finish_reason(c.get("finish_reason"))}
+            {
+                "index": c.get("index", i),
+                "text": (c.get("message") or {}).get("content") or "",
+                "logprobs": None,
+                "finish_reason": finish_reason(c.get("finish_reason")),
+            }
             for i, c in enumerate(response.get("choices") or ())
         ],
         "usage": response.get("usage"),
@@ -84,8 +102,12 @@ def chat_chunk_to_text_chunk(chunk: dict[str, Any]) -> dict[str, Any]:
         "created": chunk.get("created") or int(time.time()),
         "model": chunk.get("model", ""),
         "choices": [
-            {"index": c.get("index", i), "text": (c.get("delta") or {}).get("content") or "",
-             "logprobs": None, "finish_reason": finish_reason(c.get("finish_reason"))}
+            {
+                "index": c.get("index", i),
+                "text": (c.get("delta") or {}).get("content") or "",
+                "logprobs": None,
+                "finish_reason": finish_reason(c.get("finish_reason")),
+            }
             for i, c in enumerate(chunk.get("choices") or ())
         ],
         **({"usage": chunk["usage"]} if chunk.get("usage") else {}),
@@ -111,29 +133,39 @@ def embeddings(response: dict[str, Any], *, encoding_format: str | None) -> dict
 
 def text_completion_to_chat(response: dict[str, Any]) -> dict[str, Any]:
     """Reshape an OpenAI text completion as a chat completion (FIM answers are chat-shaped)."""
-    return chat_completion({
-        "id": response.get("id") or new_id("cmpl"),
-        "created": response.get("created") or int(time.time()),
-        "model": response.get("model", ""),
-        "choices": [
-            {"index": c.get("index", i), "message": {"role": "assistant", "content": c.get("text") or ""},
-             "finish_reason": c.get("finish_reason")}
-            for i, c in enumerate(response.get("choices") or ())
-        ],
-        "usage": response.get("usage"),
-    })
+    return chat_completion(
+        {
+            "id": response.get("id") or new_id("cmpl"),
+            "created": response.get("created") or int(time.time()),
+            "model": response.get("model", ""),
+            "choices": [
+                {
+                    "index": c.get("index", i),
+                    "message": {"role": "assistant", "content": c.get("text") or ""},
+                    "finish_reason": c.get("finish_reason"),
+                }
+                for i, c in enumerate(response.get("choices") or ())
+            ],
+            "usage": response.get("usage"),
+        }
+    )
 
 
 def text_chunk_to_chat_chunk(chunk: dict[str, Any]) -> dict[str, Any]:
     """Reshape one text-completion stream chunk as a chat stream chunk."""
-    return chat_chunk({
-        "id": chunk.get("id", ""),
-        "created": chunk.get("created") or int(time.time()),
-        "model": chunk.get("model", ""),
-        "choices": [
-            {"index": c.get("index", i), "delta": {"content": c.get("text") or ""},
-             "finish_reason": c.get("finish_reason")}
-            for i, c in enumerate(chunk.get("choices") or ())
-        ],
-        **({"usage": chunk["usage"]} if chunk.get("usage") else {}),
-    })
+    return chat_chunk(
+        {
+            "id": chunk.get("id", ""),
+            "created": chunk.get("created") or int(time.time()),
+            "model": chunk.get("model", ""),
+            "choices": [
+                {
+                    "index": c.get("index", i),
+                    "delta": {"content": c.get("text") or ""},
+                    "finish_reason": c.get("finish_reason"),
+                }
+                for i, c in enumerate(chunk.get("choices") or ())
+            ],
+            **({"usage": chunk["usage"]} if chunk.get("usage") else {}),
+        }
+    )

@@ -38,23 +38,34 @@ class Call:
     started: float = field(default_factory=time.monotonic)
 
     @classmethod
-    def start(cls, request: HttpRequest, caller: Caller, deployment: Deployment, *, endpoint: str,
-              alias: str, stream: bool) -> "Call":
+    def start(
+        cls, request: HttpRequest, caller: Caller, deployment: Deployment, *, endpoint: str, alias: str, stream: bool
+    ) -> "Call":
         return cls(request.request_id, caller, endpoint, alias, deployment, stream)  # type: ignore[attr-defined]
 
-    def settle(self, *, status: int, usage: Usage | None, first_token_at: float | None = None,
-               error: Exception | None = None) -> None:
+    def settle(
+        self, *, status: int, usage: Usage | None, first_token_at: float | None = None, error: Exception | None = None
+    ) -> None:
         now = time.monotonic()
         usage = usage or Usage()
-        ledger.settle(ledger.Outcome(
-            request_id=self.request_id, caller_hint=self.caller.hint, endpoint=self.endpoint, alias=self.alias,
-            deployment_id=self.deployment.pk, provider=self.deployment.provider,
-            provider_model=self.deployment.provider_model, stream=self.stream, status=status,
-            prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens,
-            latency_ms=(now - self.started) * 1000,
-            time_to_first_token_ms=None if first_token_at is None else (first_token_at - self.started) * 1000,
-            error_type=type(error).__name__ if error else "",
-        ))
+        ledger.settle(
+            ledger.Outcome(
+                request_id=self.request_id,
+                caller_hint=self.caller.hint,
+                endpoint=self.endpoint,
+                alias=self.alias,
+                deployment_id=self.deployment.pk,
+                provider=self.deployment.provider,
+                provider_model=self.deployment.provider_model,
+                stream=self.stream,
+                status=status,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                latency_ms=(now - self.started) * 1000,
+                time_to_first_token_ms=None if first_token_at is None else (first_token_at - self.started) * 1000,
+                error_type=type(error).__name__ if error else "",
+            )
+        )
 
     def headers(self, response: HttpResponse) -> None:
         response["x-tollgate-deployment"] = str(self.deployment.pk)
@@ -68,8 +79,9 @@ def answer(result: Body, call: Call) -> HttpResponse:
     return response
 
 
-def stream(chunks: Iterator[Body], call: Call, *, include_usage: bool, object_name: str = "chat.completion.chunk"
-           ) -> StreamingHttpResponse:
+def stream(
+    chunks: Iterator[Body], call: Call, *, include_usage: bool, object_name: str = "chat.completion.chunk"
+) -> StreamingHttpResponse:
     """Send `chunks` as Server-Sent Events, settled before [DONE]."""
     response = StreamingHttpResponse(
         _events(chunks, call, include_usage=include_usage, object_name=object_name),
@@ -118,7 +130,12 @@ def _events(chunks: Iterator[Body], call: Call, *, include_usage: bool, object_n
     # Settle before sending [DONE]: a client holding a complete answer must never be unbilled.
     call.settle(status=200, usage=usage, first_token_at=first_token_at)
     if include_usage:
-        final = shapes.usage_chunk(chunk_id=last.get("id", ""), created=last.get("created") or int(time.time()),
-                                   model=last.get("model", call.alias), usage=usage or Usage(), object_name=object_name)
+        final = shapes.usage_chunk(
+            chunk_id=last.get("id", ""),
+            created=last.get("created") or int(time.time()),
+            model=last.get("model", call.alias),
+            usage=usage or Usage(),
+            object_name=object_name,
+        )
         yield b"data: " + orjson.dumps(final) + b"\n\n"
     yield DONE

@@ -49,8 +49,14 @@ class ChatCompletionsView(ProxyView):
     def post(self, request: HttpRequest) -> HttpResponseBase:
         body = schemas.chat(request)
         route = router.resolve(body["model"], self.caller).pick()
-        call = streaming.Call.start(request, self.caller, route.deployment, endpoint="chat",
-                                    alias=body["model"], stream=bool(body.get("stream")))
+        call = streaming.Call.start(
+            request,
+            self.caller,
+            route.deployment,
+            endpoint="chat",
+            alias=body["model"],
+            stream=bool(body.get("stream")),
+        )
         if call.stream:
             chunks = route.adapter.stream_chat(body)
             return streaming.stream(chunks, call, include_usage=schemas.wants_usage(body))
@@ -63,12 +69,19 @@ class CompletionsView(ProxyView):
     def post(self, request: HttpRequest) -> HttpResponseBase:
         body = schemas.completion(request)
         route = router.resolve(body["model"], self.caller).pick()
-        call = streaming.Call.start(request, self.caller, route.deployment, endpoint="completions",
-                                    alias=body["model"], stream=bool(body.get("stream")))
+        call = streaming.Call.start(
+            request,
+            self.caller,
+            route.deployment,
+            endpoint="completions",
+            alias=body["model"],
+            stream=bool(body.get("stream")),
+        )
         if call.stream:
             chunks = route.adapter.stream_text_completion(body)
-            return streaming.stream(chunks, call, include_usage=schemas.wants_usage(body),
-                                    object_name="text_completion")
+            return streaming.stream(
+                chunks, call, include_usage=schemas.wants_usage(body), object_name="text_completion"
+            )
         return streaming.answer(route.adapter.text_completion(body), call)
 
 
@@ -78,8 +91,9 @@ class FimCompletionsView(ProxyView):
     def post(self, request: HttpRequest) -> HttpResponseBase:
         body = schemas.fim(request)
         route = router.resolve(body["model"], self.caller).pick()
-        call = streaming.Call.start(request, self.caller, route.deployment, endpoint="fim",
-                                    alias=body["model"], stream=bool(body.get("stream")))
+        call = streaming.Call.start(
+            request, self.caller, route.deployment, endpoint="fim", alias=body["model"], stream=bool(body.get("stream"))
+        )
         if call.stream:
             return streaming.stream(route.adapter.stream_fim(body), call, include_usage=schemas.wants_usage(body))
         return streaming.answer(route.adapter.fim(body), call)
@@ -91,8 +105,9 @@ class EmbeddingsView(ProxyView):
     def post(self, request: HttpRequest) -> HttpResponseBase:
         body = schemas.embeddings(request)
         route = router.resolve(body["model"], self.caller).pick()
-        call = streaming.Call.start(request, self.caller, route.deployment, endpoint="embeddings",
-                                    alias=body["model"], stream=False)
+        call = streaming.Call.start(
+            request, self.caller, route.deployment, endpoint="embeddings", alias=body["model"], stream=False
+        )
         return streaming.answer(route.adapter.embeddings(body), call)
 
 

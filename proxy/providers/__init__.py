@@ -35,5 +35,6 @@ def adapter_class(deployment: "Deployment") -> type[Adapter]:
         raise ProviderMisconfigured(
             f"model '{deployment.model_name}' uses provider '{deployment.provider}', which Tollgate does not "
             f"support yet (supported: {', '.join(sorted(ADAPTERS))})",
-            param="model", code="provider_not_supported",
+            param="model",
+            code="provider_not_supported",
         ) from None

@@ -31,8 +31,11 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
     def as_dict(self) -> dict[str, int]:
-        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "total_tokens": self.total_tokens}
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
 
     @classmethod
     def of(cls, payload: dict[str, Any] | None) -> "Usage | None":
@@ -81,5 +84,6 @@ class Adapter:
     def _unsupported(self, what: str) -> UnsupportedOperation:
         return UnsupportedOperation(
             f"model '{self.deployment.model_name}' ({self.deployment.litellm_model}) does not support {what}",
-            param="model", code="unsupported_operation",
+            param="model",
+            code="unsupported_operation",
         )

@@ -16,15 +16,46 @@ from proxy.providers.base import Body
 from proxy.providers.openai_compat import OpenAICompatibleAdapter
 
 # The request fields of Mistral's API (its OpenAPI spec, as the current mistralai SDK encodes it).
-CHAT_FIELDS = frozenset({
-    "model", "messages", "temperature", "top_p", "max_tokens", "min_tokens", "stream", "stop", "random_seed",
-    "metadata", "response_format", "tools", "tool_choice", "presence_penalty", "frequency_penalty", "n",
-    "prediction", "parallel_tool_calls", "prompt_mode", "safe_prompt", "reasoning_effort",
-})
-FIM_FIELDS = frozenset({
-    "model", "prompt", "suffix", "temperature", "top_p", "max_tokens", "min_tokens", "stream", "stop",
-    "random_seed", "metadata",
-})
+CHAT_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "min_tokens",
+        "stream",
+        "stop",
+        "random_seed",
+        "metadata",
+        "response_format",
+        "tools",
+        "tool_choice",
+        "presence_penalty",
+        "frequency_penalty",
+        "n",
+        "prediction",
+        "parallel_tool_calls",
+        "prompt_mode",
+        "safe_prompt",
+        "reasoning_effort",
+    }
+)
+FIM_FIELDS = frozenset(
+    {
+        "model",
+        "prompt",
+        "suffix",
+        "temperature",
+        "top_p",
+        "max_tokens",
+        "min_tokens",
+        "stream",
+        "stop",
+        "random_seed",
+        "metadata",
+    }
+)
 EMBEDDINGS_FIELDS = frozenset({"model", "input", "output_dtype", "output_dimension", "metadata"})
 MESSAGE_FIELDS = {
     "system": frozenset({"role", "content"}),
@@ -79,7 +110,8 @@ def single_prompt(prompt: Any) -> str:
         return prompt[0]
     raise InvalidRequest(
         "This model completes one prompt per request: send 'prompt' as a string (or a list of one string).",
-        param="prompt", code="invalid_value",
+        param="prompt",
+        code="invalid_value",
     )
 
 
@@ -106,7 +138,9 @@ class MistralAdapter(OpenAICompatibleAdapter):
         return {**_accepted(body, EMBEDDINGS_FIELDS), "model": self.deployment.provider_model}
 
     def fim(self, body: Body) -> Body:
-        return shapes.chat_completion(self._call("/fim/completions", to_mistral_fim(body, self.deployment.provider_model)))
+        return shapes.chat_completion(
+            self._call("/fim/completions", to_mistral_fim(body, self.deployment.provider_model))
+        )
 
     def stream_fim(self, body: Body) -> Iterator[Body]:
         response = self._open_stream("/fim/completions", to_mistral_fim(body, self.deployment.provider_model))

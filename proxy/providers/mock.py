@@ -40,29 +40,42 @@ class MockAdapter(Adapter):
         return Usage(estimate_tokens(prompt_text(body)), estimate_tokens(self.deployment.mock_response))
 
     def chat(self, body: Body) -> Body:
-        return shapes.chat_completion({
-            "id": shapes.new_id("chatcmpl"),
-            "created": int(time.time()),
-            "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": self.deployment.mock_response},
-                         "finish_reason": "stop"}],
-            "usage": self._usage(body).as_dict(),
-        })
+        return shapes.chat_completion(
+            {
+                "id": shapes.new_id("chatcmpl"),
+                "created": int(time.time()),
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": self.deployment.mock_response},
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": self._usage(body).as_dict(),
+            }
+        )
 
     def stream_chat(self, body: Body) -> Iterator[Body]:
         return self._chunks(body)
 
     def _chunks(self, body: Body) -> Iterator[Body]:
-        base = {"id": shapes.new_id("chatcmpl"), "object": "chat.completion.chunk",
-                "created": int(time.time()), "model": body["model"]}
-        yield {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                    "finish_reason": None}]}
+        base = {
+            "id": shapes.new_id("chatcmpl"),
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": body["model"],
+        }
+        yield {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
         words = self.deployment.mock_response.split(" ")
         for i, word in enumerate(words):
             piece = word if i == 0 else " " + word
             yield {**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
-        yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-               "usage": self._usage(body).as_dict()}
+        yield {
+            **base,
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+            "usage": self._usage(body).as_dict(),
+        }
 
     def fim(self, body: Body) -> Body:
         return self.chat(body)

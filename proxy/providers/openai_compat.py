@@ -102,8 +102,9 @@ class OpenAICompatibleAdapter(Adapter):
         try:
             answer = orjson.loads(response.data)
         except orjson.JSONDecodeError:
-            raise UpstreamError(f"{self.provider_label} sent a response that is not JSON", status=502,
-                                provider=self.deployment.provider) from None
+            raise UpstreamError(
+                f"{self.provider_label} sent a response that is not JSON", status=502, provider=self.deployment.provider
+            ) from None
         return answer
 
     def _open_stream(self, path: str, payload: Body) -> Any:
@@ -127,8 +128,13 @@ class OpenAICompatibleAdapter(Adapter):
 
     def _error(self, status: int, data: bytes, retry_after: str | None) -> UpstreamError:
         message, code = provider_message(data)
-        return UpstreamError(message or f"{self.provider_label} answered HTTP {status}", status=status,
-                             provider=self.deployment.provider, retry_after=retry_after, code=code)
+        return UpstreamError(
+            message or f"{self.provider_label} answered HTTP {status}",
+            status=status,
+            provider=self.deployment.provider,
+            retry_after=retry_after,
+            code=code,
+        )
 
 
 def provider_message(data: bytes) -> tuple[str, str | None]:
@@ -148,7 +154,9 @@ def provider_message(data: bytes) -> tuple[str, str | None]:
         message = message["detail"]
     if isinstance(message, list):  # FastAPI-style validation details
         message = "; ".join(
-            f"{'.'.join(str(p) for p in item.get('loc', [])[1:])}: {item.get('msg')}" if isinstance(item, dict)
-            else str(item) for item in message
+            f"{'.'.join(str(p) for p in item.get('loc', [])[1:])}: {item.get('msg')}"
+            if isinstance(item, dict)
+            else str(item)
+            for item in message
         )
     return str(message or ""), str(code) if code is not None else None

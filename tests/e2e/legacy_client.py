@@ -17,21 +17,42 @@ def main(endpoint: str, key: str, operation: str) -> dict:
     client = MistralClient(api_key=key, endpoint=endpoint, max_retries=1, timeout=20)
     if operation == "chat":
         # The reference page's "Basic Chat Completion", unchanged but for the endpoint and key.
-        r = client.chat(model="mistral-small-latest",
-                        messages=[{"role": "user", "content": "this is a test request, write a short poem"}])
-        return {"content": r.choices[0].message.content, "finish_reason": r.choices[0].finish_reason,
-                "total_tokens": r.usage.total_tokens}
+        r = client.chat(
+            model="mistral-small-latest",
+            messages=[{"role": "user", "content": "this is a test request, write a short poem"}],
+        )
+        return {
+            "content": r.choices[0].message.content,
+            "finish_reason": r.choices[0].finish_reason,
+            "total_tokens": r.usage.total_tokens,
+        }
     if operation == "chat_messages":
         r = client.chat(model="mistral-nemo", messages=[ChatMessage(role="user", content="Hi")])
         return {"content": r.choices[0].message.content}
     if operation == "chat_tools":
-        tools = [{"type": "function", "function": {"name": "get_current_weather", "description": "weather",
-                  "parameters": {"type": "object", "properties": {"location": {"type": "string"}}}}}]
-        r = client.chat(model="mistral-small-latest", tool_choice="any", tools=tools,
-                        messages=[ChatMessage(role="user", content="Weather in Boston?")])
+        tools = [
+            {
+                "type": "function",
+                "function": {
+                    "name": "get_current_weather",
+                    "description": "weather",
+                    "parameters": {"type": "object", "properties": {"location": {"type": "string"}}},
+                },
+            }
+        ]
+        r = client.chat(
+            model="mistral-small-latest",
+            tool_choice="any",
+            tools=tools,
+            messages=[ChatMessage(role="user", content="Weather in Boston?")],
+        )
         call = r.choices[0].message.tool_calls[0]
-        return {"content": r.choices[0].message.content, "tool": call.function.name, "id": call.id,
-                "finish_reason": r.choices[0].finish_reason}
+        return {
+            "content": r.choices[0].message.content,
+            "tool": call.function.name,
+            "id": call.id,
+            "finish_reason": r.choices[0].finish_reason,
+        }
     if operation == "chat_stream":
         messages = [ChatMessage(role="user", content="Hi")]
         chunks = list(client.chat_stream(model="mistral-small-latest", messages=messages))

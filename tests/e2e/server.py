@@ -59,8 +59,9 @@ def database(tmp: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def running(config: Path, *, key: str, tmp: Path, workers: int = 2, env: dict[str, str] | None = None
-            ) -> Iterator[Tollgate]:
+def running(
+    config: Path, *, key: str, tmp: Path, workers: int = 2, env: dict[str, str] | None = None
+) -> Iterator[Tollgate]:
     """Run `manage.py runproxy --config config` until the block ends; fail loudly if it won't start."""
     port = free_port()
     log = tmp / f"tollgate-{port}.log"
@@ -76,9 +77,24 @@ def running(config: Path, *, key: str, tmp: Path, workers: int = 2, env: dict[st
         }
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "manage.py", "runproxy", "--config", str(config), "--host", "127.0.0.1",
-                 "--port", str(port), "--workers", str(workers)],
-                cwd=ROOT, env=environment, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    sys.executable,
+                    "manage.py",
+                    "runproxy",
+                    "--config",
+                    str(config),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--workers",
+                    str(workers),
+                ],
+                cwd=ROOT,
+                env=environment,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         server = Tollgate(url=f"http://127.0.0.1:{port}", key=key, log=log, process=process)
         try:

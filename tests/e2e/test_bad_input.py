@@ -13,9 +13,12 @@ http = urllib3.PoolManager(retries=False, timeout=30)
 
 
 def post(tollgate, body: bytes, path: str = "/v1/chat/completions", **headers) -> urllib3.BaseHTTPResponse:
-    return http.request("POST", tollgate.url + path, body=body,
-                        headers={"Authorization": f"Bearer {tollgate.key}", "Content-Type": "application/json",
-                                 **headers})
+    return http.request(
+        "POST",
+        tollgate.url + path,
+        body=body,
+        headers={"Authorization": f"Bearer {tollgate.key}", "Content-Type": "application/json", **headers},
+    )
 
 
 def assert_healthy(tollgate) -> None:
@@ -23,18 +26,24 @@ def assert_healthy(tollgate) -> None:
     assert r.status == 200, r.data
 
 
-@pytest.mark.parametrize(("body", "status", "param"), [
-    (b'{"model": "mistral-small-latest", "messages": [', 400, None),
-    (b"[1, 2, 3]", 400, None),
-    (b"", 400, None),
-    (b'{"model": "mistral-small-latest"}', 400, "messages"),
-    (b'{"model": "mistral-small-latest", "messages": "hello"}', 400, "messages"),
-    (b'{"model": 42, "messages": [{"role": "user", "content": "Hi"}]}', 400, "model"),
-    (b'{"model": "mistral-small-latest", "messages": [{"role": "user", "content": "Hi"}], "stream": "yes"}', 400,
-     "stream"),
-    (b'{"model": "mistral-small-latest", "messages": [{"content": "Hi"}]}', 400, "messages[0].role"),
-    (b'{"model": "nope", "messages": [{"role": "user", "content": "Hi"}]}', 404, "model"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "param"),
+    [
+        (b'{"model": "mistral-small-latest", "messages": [', 400, None),
+        (b"[1, 2, 3]", 400, None),
+        (b"", 400, None),
+        (b'{"model": "mistral-small-latest"}', 400, "messages"),
+        (b'{"model": "mistral-small-latest", "messages": "hello"}', 400, "messages"),
+        (b'{"model": 42, "messages": [{"role": "user", "content": "Hi"}]}', 400, "model"),
+        (
+            b'{"model": "mistral-small-latest", "messages": [{"role": "user", "content": "Hi"}], "stream": "yes"}',
+            400,
+            "stream",
+        ),
+        (b'{"model": "mistral-small-latest", "messages": [{"content": "Hi"}]}', 400, "messages[0].role"),
+        (b'{"model": "nope", "messages": [{"role": "user", "content": "Hi"}]}', 404, "model"),
+    ],
+)
 def test_bad_bodies_get_a_clear_error(tollgate, fake_mistral, body, status, param):
     r = post(tollgate, body)
 
@@ -47,8 +56,9 @@ def test_bad_bodies_get_a_clear_error(tollgate, fake_mistral, body, status, para
 
 
 def test_a_20_mb_body_is_refused_with_413(tollgate, fake_mistral):
-    huge = json.dumps({"model": "mistral-small-latest",
-                       "messages": [{"role": "user", "content": "x" * (20 * 1024 * 1024)}]}).encode()
+    huge = json.dumps(
+        {"model": "mistral-small-latest", "messages": [{"role": "user", "content": "x" * (20 * 1024 * 1024)}]}
+    ).encode()
 
     r = post(tollgate, huge)
 
@@ -68,8 +78,12 @@ def test_unknown_route_and_wrong_method_answer_in_the_envelope(tollgate):
 def test_key_is_accepted_from_each_header(tollgate):
     body = json.dumps({"model": "mock-model", "messages": [{"role": "user", "content": "Hi"}]}).encode()
     for header in ("api-key", "x-api-key"):
-        r = http.request("POST", tollgate.url + "/v1/chat/completions", body=body,
-                         headers={header: tollgate.key, "Content-Type": "application/json"})
+        r = http.request(
+            "POST",
+            tollgate.url + "/v1/chat/completions",
+            body=body,
+            headers={header: tollgate.key, "Content-Type": "application/json"},
+        )
         assert r.status == 200, header
 
 
@@ -78,10 +92,17 @@ def test_runproxy_with_a_bad_config_exits_non_zero_naming_the_field(tmp_path):
     bad.write_text("model_list:\n  - model_name: small\n    litellm_params:\n      rpm: fast\n")
 
     done = subprocess.run(
-        [sys.executable, "manage.py", "runproxy", "--config", str(bad), "--port", "0"], cwd=ROOT,
-        capture_output=True, text=True, timeout=120,
-        env={"PATH": "/usr/bin:/bin", "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
-             "DJANGO_SECRET_KEY": "test", "DJANGO_SETTINGS_MODULE": "config.settings.base"},
+        [sys.executable, "manage.py", "runproxy", "--config", str(bad), "--port", "0"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+            "DJANGO_SECRET_KEY": "test",
+            "DJANGO_SETTINGS_MODULE": "config.settings.base",
+        },
     )
 
     assert done.returncode != 0

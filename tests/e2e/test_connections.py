@@ -28,8 +28,11 @@ UPSTREAM_SECONDS = 1.0
 def test_slow_upstream_calls_do_not_hold_database_connections(mistral_server, fake_mistral, tmp_path):
     config = tmp_path / "config.yaml"
     config.write_text(CONFIG.format(mistral=mistral_server.url, key=E2E_KEY))
-    env = {"E2E_MISTRAL_API_KEY": FakeMistral.API_KEY, "TOLLGATE_DB_POOL_SIZE": "2",
-           "TOLLGATE_DEPLOYMENT_CACHE_SECONDS": "0"}
+    env = {
+        "E2E_MISTRAL_API_KEY": FakeMistral.API_KEY,
+        "TOLLGATE_DB_POOL_SIZE": "2",
+        "TOLLGATE_DEPLOYMENT_CACHE_SECONDS": "0",
+    }
     with running(config, key=E2E_KEY, tmp=tmp_path, workers=1, env=env) as tollgate:
         for _ in range(CONCURRENT):
             fake_mistral.hang(UPSTREAM_SECONDS)
@@ -37,9 +40,12 @@ def test_slow_upstream_calls_do_not_hold_database_connections(mistral_server, fa
         body = b'{"model": "mistral-small-latest", "messages": [{"role": "user", "content": "Hi"}]}'
 
         def call() -> int:
-            return http.request("POST", tollgate.url + "/v1/chat/completions", body=body,
-                                headers={"Authorization": f"Bearer {E2E_KEY}",
-                                         "Content-Type": "application/json"}).status
+            return http.request(
+                "POST",
+                tollgate.url + "/v1/chat/completions",
+                body=body,
+                headers={"Authorization": f"Bearer {E2E_KEY}", "Content-Type": "application/json"},
+            ).status
 
         started = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(CONCURRENT) as pool:

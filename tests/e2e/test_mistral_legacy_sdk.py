@@ -16,8 +16,12 @@ pytestmark = pytest.mark.skipif(
 
 
 def legacy(tollgate, operation: str, key: str | None = None) -> dict:
-    done = subprocess.run([str(LEGACY_PYTHON), str(SCRIPT), tollgate.url, key or tollgate.key, operation],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [str(LEGACY_PYTHON), str(SCRIPT), tollgate.url, key or tollgate.key, operation],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 

@@ -21,8 +21,9 @@ def client(tollgate, fake_mistral) -> Mistral:
 def test_chat_complete(client, fake_mistral):
     fake_mistral.reply("Salut!", prompt_tokens=4, completion_tokens=2)
 
-    r = client.chat.complete(model="mistral-small-latest", messages=[{"role": "user", "content": "Hi"}],
-                             safe_prompt=True, random_seed=7)
+    r = client.chat.complete(
+        model="mistral-small-latest", messages=[{"role": "user", "content": "Hi"}], safe_prompt=True, random_seed=7
+    )
 
     assert r.choices[0].message.content == "Salut!"
     assert r.usage.total_tokens == 6
@@ -42,13 +43,16 @@ def test_chat_stream_carries_usage_on_the_last_chunk(client, fake_mistral):
 
 def test_tool_call_round_trip(client, fake_mistral):
     messages = [{"role": "user", "content": "What's the weather in Paris?"}]
-    first = client.chat.complete(model="mistral-small-latest", messages=messages, tools=[WEATHER_TOOL],
-                                 tool_choice="any")
+    first = client.chat.complete(
+        model="mistral-small-latest", messages=messages, tools=[WEATHER_TOOL], tool_choice="any"
+    )
     call = first.choices[0].message.tool_calls[0]
     assert call.function.name == "get_current_weather"
 
-    messages += [first.choices[0].message,
-                 {"role": "tool", "tool_call_id": call.id, "name": call.function.name, "content": "18C, cloudy"}]
+    messages += [
+        first.choices[0].message,
+        {"role": "tool", "tool_call_id": call.id, "name": call.function.name, "content": "18C, cloudy"},
+    ]
     second = client.chat.complete(model="mistral-small-latest", messages=messages, tools=[WEATHER_TOOL])
 
     assert "18C" in second.choices[0].message.content

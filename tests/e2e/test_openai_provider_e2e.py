@@ -24,9 +24,14 @@ general_settings:
   master_key: {key}
 """
 HI = [{"role": "user", "content": "Hi"}]
-WEATHER_TOOL = {"type": "function", "function": {
-    "name": "get_current_weather", "description": "Get the current weather in a given location",
-    "parameters": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]}}}
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_current_weather",
+        "description": "Get the current weather in a given location",
+        "parameters": {"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]},
+    },
+}
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +85,11 @@ def test_chat(client, fake):
 def test_stream_with_include_usage(client, fake):
     fake.reply_stream(["Hel", "lo", "!"], prompt_tokens=5, completion_tokens=3)
 
-    chunks = list(client.chat.completions.create(model="gpt-4o-mini", messages=HI, stream=True,
-                                                 stream_options={"include_usage": True}))
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=HI, stream=True, stream_options={"include_usage": True}
+        )
+    )
 
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Hello!"
     assert [c.choices for c in chunks].count([]) == 1
@@ -94,8 +102,9 @@ def test_streamed_tool_call_round_trip(client, fake):
     messages = [{"role": "user", "content": "What's the weather like in Boston today?"}]
     calls: dict[int, dict] = {}
     finish = None
-    for chunk in client.chat.completions.create(model="gpt-4o-mini", messages=messages, tools=[WEATHER_TOOL],
-                                                stream=True):
+    for chunk in client.chat.completions.create(
+        model="gpt-4o-mini", messages=messages, tools=[WEATHER_TOOL], stream=True
+    ):
         for fragment in chunk.choices[0].delta.tool_calls or []:
             call = calls.setdefault(fragment.index, {"id": "", "name": "", "arguments": ""})
             call["id"] += fragment.id or ""
@@ -108,10 +117,20 @@ def test_streamed_tool_call_round_trip(client, fake):
     assert call["id"].startswith("call_") and call["name"] == "get_current_weather"
     assert "location" in json.loads(call["arguments"])
 
-    messages += [{"role": "assistant", "content": None, "tool_calls": [{
-                     "id": call["id"], "type": "function",
-                     "function": {"name": call["name"], "arguments": call["arguments"]}}]},
-                 {"role": "tool", "tool_call_id": call["id"], "content": '{"temperature": "22C"}'}]
+    messages += [
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": call["id"],
+                    "type": "function",
+                    "function": {"name": call["name"], "arguments": call["arguments"]},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": call["id"], "content": '{"temperature": "22C"}'},
+    ]
     second = client.chat.completions.create(model="gpt-4o-mini", messages=messages, tools=[WEATHER_TOOL])
 
     assert "22C" in second.choices[0].message.content

@@ -12,8 +12,10 @@ WEATHER_TOOL = {
         "description": "Get the current weather in a given location",
         "parameters": {
             "type": "object",
-            "properties": {"location": {"type": "string"},
-                           "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+            "properties": {
+                "location": {"type": "string"},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+            },
             "required": ["location"],
         },
     },
@@ -41,10 +43,14 @@ def test_chat_returns_the_providers_answer(client, fake_mistral):
 def test_stream_with_include_usage_ends_with_a_usage_chunk(client, fake_mistral):
     fake_mistral.reply_stream(["Hel", "lo", "!"], prompt_tokens=5, completion_tokens=3)
 
-    chunks = list(client.chat.completions.create(
-        model="mistral-small-latest", messages=[{"role": "user", "content": "Hi"}], stream=True,
-        stream_options={"include_usage": True},
-    ))
+    chunks = list(
+        client.chat.completions.create(
+            model="mistral-small-latest",
+            messages=[{"role": "user", "content": "Hi"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
 
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "Hello!"
@@ -56,8 +62,9 @@ def test_stream_with_include_usage_ends_with_a_usage_chunk(client, fake_mistral)
 
 def test_tool_call_and_tool_result_round_trip(client, fake_mistral):
     messages = [{"role": "user", "content": "What's the weather like in Boston today?"}]
-    first = client.chat.completions.create(model="mistral-small-latest", messages=messages, tools=[WEATHER_TOOL],
-                                           tool_choice="auto")
+    first = client.chat.completions.create(
+        model="mistral-small-latest", messages=messages, tools=[WEATHER_TOOL], tool_choice="auto"
+    )
     call = first.choices[0].message.tool_calls[0]
     assert first.choices[0].finish_reason == "tool_calls"
     assert call.function.name == "get_current_weather"
@@ -74,8 +81,13 @@ def test_tool_call_and_tool_result_round_trip(client, fake_mistral):
 
 
 def test_tool_choice_required_becomes_mistrals_any(client, fake_mistral):
-    r = client.chat.completions.create(model="mistral-small-latest", messages=[{"role": "user", "content": "Hi"}],
-                                       tools=[WEATHER_TOOL], tool_choice="required", seed=42)
+    r = client.chat.completions.create(
+        model="mistral-small-latest",
+        messages=[{"role": "user", "content": "Hi"}],
+        tools=[WEATHER_TOOL],
+        tool_choice="required",
+        seed=42,
+    )
 
     assert r.choices[0].message.tool_calls
     sent = fake_mistral.last_request.json
@@ -84,14 +96,22 @@ def test_tool_choice_required_becomes_mistrals_any(client, fake_mistral):
 
 
 def test_image_content_parts_reach_the_provider(client, fake_mistral):
-    image = ("data:image/png;base64,"
-             "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+    image = (
+        "data:image/png;base64,"
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    )
     r = client.chat.completions.create(
-        model="mistral-small-latest", max_tokens=300,
-        messages=[{"role": "user", "content": [
-            {"type": "text", "text": "What's in this image?"},
-            {"type": "image_url", "image_url": {"url": image}},
-        ]}],
+        model="mistral-small-latest",
+        max_tokens=300,
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What's in this image?"},
+                    {"type": "image_url", "image_url": {"url": image}},
+                ],
+            }
+        ],
     )
 
     assert r.choices[0].message.content
@@ -161,8 +181,9 @@ def test_upstream_timeout_is_a_504(client, fake_mistral):
 
 def test_stream_cut_midway_raises_instead_of_ending_quietly(client, fake_mistral):
     fake_mistral.cut_stream(2)
-    stream = client.chat.completions.create(model="mistral-small-latest", messages=[{"role": "user", "content": "Hi"}],
-                                            stream=True)
+    stream = client.chat.completions.create(
+        model="mistral-small-latest", messages=[{"role": "user", "content": "Hi"}], stream=True
+    )
     with pytest.raises(openai.APIError):
         for _ in stream:
             pass

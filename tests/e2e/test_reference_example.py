@@ -29,8 +29,16 @@ def reference_tollgate(mistral_server, tmp_path_factory):
 @pytest.mark.skipif(not LEGACY_PYTHON.exists(), reason="legacy SDK venv missing: `make test` creates it")
 def test_basic_chat_completion_example(reference_tollgate, fake_mistral):
     done = subprocess.run(
-        [str(LEGACY_PYTHON), str(Path(__file__).with_name("legacy_client.py")), reference_tollgate.url, "sk-1234",
-         "chat"], capture_output=True, text=True, timeout=60,
+        [
+            str(LEGACY_PYTHON),
+            str(Path(__file__).with_name("legacy_client.py")),
+            reference_tollgate.url,
+            "sk-1234",
+            "chat",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["content"].startswith("Echo")
@@ -39,29 +47,49 @@ def test_basic_chat_completion_example(reference_tollgate, fake_mistral):
 
 def test_tool_use_example(reference_tollgate, fake_mistral):
     client = openai.OpenAI(api_key="sk-1234", base_url=reference_tollgate.url, max_retries=0)
-    tools = [{"type": "function", "function": {
-        "name": "get_current_weather", "description": "Get the current weather in a given location",
-        "parameters": {"type": "object", "properties": {
-            "location": {"type": "string", "description": "The city and state, e.g. San Francisco, CA"},
-            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}}, "required": ["location"]}}}]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_current_weather",
+                "description": "Get the current weather in a given location",
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "location": {"type": "string", "description": "The city and state, e.g. San Francisco, CA"},
+                        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+                    },
+                    "required": ["location"],
+                },
+            },
+        }
+    ]
     messages = [{"role": "user", "content": "What's the weather like in Boston today?"}]
 
-    completion = client.chat.completions.create(model="mistral-small-latest", messages=messages, tools=tools,
-                                                tool_choice="auto")
+    completion = client.chat.completions.create(
+        model="mistral-small-latest", messages=messages, tools=tools, tool_choice="auto"
+    )
 
     assert completion.choices[0].message.tool_calls[0].function.name == "get_current_weather"
 
 
 def test_vision_example(reference_tollgate, fake_mistral):
     client = openai.OpenAI(api_key="sk-1234", base_url=reference_tollgate.url, max_retries=0)
-    url = ("https://upload.wikimedia.org/wikipedia/commons/thumb/d/dd/Gfp-wisconsin-madison-the-nature-boardwalk.jpg/"
-           "2560px-Gfp-wisconsin-madison-the-nature-boardwalk.jpg")
+    url = (
+        "https://upload.wikimedia.org/wikipedia/commons/thumb/d/dd/Gfp-wisconsin-madison-the-nature-boardwalk.jpg/"
+        "2560px-Gfp-wisconsin-madison-the-nature-boardwalk.jpg"
+    )
     response = client.chat.completions.create(
         model="mistral-small-latest",
-        messages=[{"role": "user", "content": [
-            {"type": "text", "text": "What's in this image?"},
-            {"type": "image_url", "image_url": {"url": url}},
-        ]}],
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What's in this image?"},
+                    {"type": "image_url", "image_url": {"url": url}},
+                ],
+            }
+        ],
         max_tokens=300,
     )
 

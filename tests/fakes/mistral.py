@@ -44,7 +44,9 @@ ROUTES = {
     "/v1/models": ("GET", "models"),
 }
 VALIDATORS = {
-    "chat": schema.validate_chat, "fim": schema.validate_fim, "embeddings": schema.validate_embeddings,
+    "chat": schema.validate_chat,
+    "fim": schema.validate_fim,
+    "embeddings": schema.validate_embeddings,
 }
 
 # What `fail()` sends unless the test gives a body: the 429 is as seen from api.mistral.ai, the
@@ -131,26 +133,57 @@ class FakeMistral:
 
     # -- scripting ----------------------------------------------------------------------------
 
-    def reply(self, text: str | None = None, *, tool_calls: list[dict] | None = None,
-              finish_reason: str | None = None, prompt_tokens: int = 10, completion_tokens: int = 5,
-              endpoint: str = "chat") -> None:
+    def reply(
+        self,
+        text: str | None = None,
+        *,
+        tool_calls: list[dict] | None = None,
+        finish_reason: str | None = None,
+        prompt_tokens: int = 10,
+        completion_tokens: int = 5,
+        endpoint: str = "chat",
+    ) -> None:
         """Answer `text` ("Hello!", or "" beside tool calls). A tool call is `{"name", "arguments"}`
         (arguments a dict or a JSON string) or a full `{"id", "type", "function"}`."""
         calls = [_tool_call(c) for c in tool_calls or []]
         text = ("" if calls else "Hello!") if text is None else text
-        self._queue(endpoint, _Script(chunks=[text], tool_calls=calls, finish_reason=finish_reason,
-                                      prompt_tokens=prompt_tokens, completion_tokens=completion_tokens))
+        self._queue(
+            endpoint,
+            _Script(
+                chunks=[text],
+                tool_calls=calls,
+                finish_reason=finish_reason,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+            ),
+        )
 
-    def reply_stream(self, chunks: list[str], *, tool_calls: list[dict] | None = None,
-                     prompt_tokens: int = 10, completion_tokens: int | None = None, endpoint: str = "chat",
-                     delay: float = 0.0) -> None:
+    def reply_stream(
+        self,
+        chunks: list[str],
+        *,
+        tool_calls: list[dict] | None = None,
+        prompt_tokens: int = 10,
+        completion_tokens: int | None = None,
+        endpoint: str = "chat",
+        delay: float = 0.0,
+    ) -> None:
         """Stream one content delta per chunk, `delay` s apart; completion_tokens defaults to len(chunks)."""
         calls = [_tool_call(c) for c in tool_calls or []]
-        self._queue(endpoint, _Script(chunks=list(chunks), tool_calls=calls, prompt_tokens=prompt_tokens,
-                                      completion_tokens=completion_tokens, delay=delay))
+        self._queue(
+            endpoint,
+            _Script(
+                chunks=list(chunks),
+                tool_calls=calls,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                delay=delay,
+            ),
+        )
 
-    def fail(self, status: int, body: dict | None = None, *, endpoint: str = "chat",
-             headers: dict[str, str] | None = None) -> None:
+    def fail(
+        self, status: int, body: dict | None = None, *, endpoint: str = "chat", headers: dict[str, str] | None = None
+    ) -> None:
         """Answer `status` with `body`, by default a Mistral-shaped error for that status."""
         self._queue(endpoint, _Script(kind="fail", status=status, body=body, headers=headers))
 
@@ -224,8 +257,11 @@ class FakeMistral:
         if endpoint == "model":
             model_id = unquote(path.removeprefix("/v1/models/"))
             card = next((c for c in schema.MODELS if c["id"] == model_id), None)
-            return (200, card, None) if card else \
-                (404, _error(404, f"Model '{model_id}' not found", "invalid_model", "1500"), None)
+            return (
+                (200, card, None)
+                if card
+                else (404, _error(404, f"Model '{model_id}' not found", "invalid_model", "1500"), None)
+            )
 
         if errors := schema.body_errors(body, bad_json) or VALIDATORS[endpoint](body):
             return 422, schema.error_body(errors), None
@@ -250,17 +286,26 @@ def _error(status: int, message: str | None = None, kind: str | None = None, cod
     default = ERROR_BODIES.get(status, ("Error", "invalid_request_error", None))
     if status == 401:
         return {"message": "Unauthorized", "request_id": uuid.uuid4().hex}
-    return {"object": "error", "message": message or default[0], "type": kind or default[1], "param": None,
-            "code": code or default[2]}
+    return {
+        "object": "error",
+        "message": message or default[0],
+        "type": kind or default[1],
+        "param": None,
+        "code": code or default[2],
+    }
 
 
 def _tool_call(spec: dict) -> dict:
     function = spec.get("function", spec)
     arguments = function.get("arguments", {})
-    return {"id": spec.get("id") or "".join(random.choices(string.ascii_letters + string.digits, k=9)),
-            "type": "function",
-            "function": {"name": function["name"],
-                         "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments)}}
+    return {
+        "id": spec.get("id") or "".join(random.choices(string.ascii_letters + string.digits, k=9)),
+        "type": "function",
+        "function": {
+            "name": function["name"],
+            "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments),
+        },
+    }
 
 
 def _text(content: Any) -> str | None:
@@ -291,13 +336,20 @@ def _default(endpoint: str, body: dict) -> _Script:
     last, tools, choice = messages[-1], body.get("tools") or [], body.get("tool_choice") or "auto"
     last_text = _text(last.get("content"))
     named = choice["function"]["name"] if isinstance(choice, dict) else None
-    wants_tool = named or choice in ("any", "required") or (
-        choice == "auto" and last["role"] == "user" and "weather" in (last_text or "").lower())
+    wants_tool = (
+        named
+        or choice in ("any", "required")
+        or (choice == "auto" and last["role"] == "user" and "weather" in (last_text or "").lower())
+    )
     if tools and wants_tool:
         functions = [t["function"] for t in tools]
         function = next((f for f in functions if f["name"] == named), functions[0])
-        return _Script(tool_calls=[_tool_call({"name": function["name"], "arguments": _arguments(function)})],
-                       finish_reason="tool_calls", prompt_tokens=prompt_tokens, completion_tokens=12)
+        return _Script(
+            tool_calls=[_tool_call({"name": function["name"], "arguments": _arguments(function)})],
+            finish_reason="tool_calls",
+            prompt_tokens=prompt_tokens,
+            completion_tokens=12,
+        )
     if last["role"] == "tool":
         text = f"The tool returned: {last_text or ''}"
     else:
@@ -310,8 +362,10 @@ def _arguments(function: dict) -> dict:
     params = function.get("parameters") or {}
     properties = params.get("properties") or {}
     samples = {"string": "Paris", "number": 1, "integer": 1, "boolean": True}
-    return {name: samples.get(properties.get(name, {}).get("type"), "Paris")
-            for name in params.get("required") or list(properties)}
+    return {
+        name: samples.get(properties.get(name, {}).get("type"), "Paris")
+        for name in params.get("required") or list(properties)
+    }
 
 
 def _usage(plan: _Script) -> dict:
@@ -328,18 +382,27 @@ def _finish(plan: _Script) -> str:
 
 def _completion(model: str, plan: _Script) -> dict:
     """A non-streaming chat or FIM completion: FIM answers are chat-shaped too."""
-    message = {"role": "assistant", "content": "".join(plan.chunks), "tool_calls": plan.tool_calls or None,
-               "prefix": False}
+    message = {
+        "role": "assistant",
+        "content": "".join(plan.chunks),
+        "tool_calls": plan.tool_calls or None,
+        "prefix": False,
+    }
     choice = {"index": 0, "message": message, "finish_reason": _finish(plan)}
-    return {"id": uuid.uuid4().hex, "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [choice], "usage": _usage(plan)}
+    return {
+        "id": uuid.uuid4().hex,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [choice],
+        "usage": _usage(plan),
+    }
 
 
 def _stream(h: _Handler, model: str, plan: _Script, cut_after: int | None) -> None:
     """SSE: a role chunk, one chunk per content delta, the tool calls whole in one delta, then a last
     chunk with finish_reason and usage (Mistral sends usage unasked), then [DONE]."""
-    head = {"id": uuid.uuid4().hex, "object": "chat.completion.chunk", "created": int(time.time()),
-            "model": model}
+    head = {"id": uuid.uuid4().hex, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
 
     def chunk(delta: dict, finish: str | None = None) -> dict:
         return {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
@@ -373,7 +436,15 @@ def _embeddings(body: dict, script: _Script | None) -> dict:
         norm = math.sqrt(sum(v * v for v in vector)) or 1.0
         embedding = [round(v / norm, 6) for v in vector]
         data.append({"object": "embedding", "embedding": embedding, "index": index})
-    prompt = script.prompt_tokens if script and script.prompt_tokens is not None else \
-        sum(max(1, len(t.split())) for t in inputs)
-    return {"id": uuid.uuid4().hex, "object": "list", "data": data, "model": body["model"],
-            "usage": {"prompt_tokens": prompt, "total_tokens": prompt, "completion_tokens": 0}}
+    prompt = (
+        script.prompt_tokens
+        if script and script.prompt_tokens is not None
+        else sum(max(1, len(t.split())) for t in inputs)
+    )
+    return {
+        "id": uuid.uuid4().hex,
+        "object": "list",
+        "data": data,
+        "model": body["model"],
+        "usage": {"prompt_tokens": prompt, "total_tokens": prompt, "completion_tokens": 0},
+    }

@@ -41,13 +41,23 @@ EMBEDDING_DIMS = 8
 SYSTEM_FINGERPRINT = "fp_0fa4e0a1b2"
 
 # path -> (method, endpoint name used by the scripting methods); /v1/models/{id} is "model".
-ROUTES = {"/v1/chat/completions": ("POST", "chat"), "/v1/completions": ("POST", "completions"),
-          "/v1/embeddings": ("POST", "embeddings"), "/v1/models": ("GET", "models")}
+ROUTES = {
+    "/v1/chat/completions": ("POST", "chat"),
+    "/v1/completions": ("POST", "completions"),
+    "/v1/embeddings": ("POST", "embeddings"),
+    "/v1/models": ("GET", "models"),
+}
 REQUIRED = {"chat": "messages", "completions": "prompt", "embeddings": "input"}
 ROLES = ("system", "assistant", "user", "function", "tool", "developer")
-MODELS = [{"id": model_id, "object": "model", "created": created, "owned_by": "system"} for model_id, created in (
-    ("gpt-4o-mini", 1721172741), ("gpt-4o", 1715367049), ("gpt-3.5-turbo-instruct", 1692901427),
-    ("text-embedding-3-small", 1705948997))]
+MODELS = [
+    {"id": model_id, "object": "model", "created": created, "owned_by": "system"}
+    for model_id, created in (
+        ("gpt-4o-mini", 1721172741),
+        ("gpt-4o", 1715367049),
+        ("gpt-3.5-turbo-instruct", 1692901427),
+        ("text-embedding-3-small", 1705948997),
+    )
+]
 
 # What `fail()` sends unless the test gives a body: (message, type, code) as api.openai.com answers.
 ERROR_BODIES = {
@@ -93,26 +103,57 @@ class FakeOpenAI:
 
     # -- scripting ----------------------------------------------------------------------------
 
-    def reply(self, text: str | None = None, *, tool_calls: list[dict] | None = None,
-              finish_reason: str | None = None, prompt_tokens: int = 10, completion_tokens: int = 5,
-              endpoint: str = "chat") -> None:
+    def reply(
+        self,
+        text: str | None = None,
+        *,
+        tool_calls: list[dict] | None = None,
+        finish_reason: str | None = None,
+        prompt_tokens: int = 10,
+        completion_tokens: int = 5,
+        endpoint: str = "chat",
+    ) -> None:
         """Answer `text` ("Hello!", or no content beside tool calls). A tool call is `{"name",
         "arguments"}` (arguments a dict or a JSON string) or a full `{"id", "type", "function"}`."""
         calls = [_tool_call(c) for c in tool_calls or []]
         text = ("" if calls else "Hello!") if text is None else text
-        self._queue(endpoint, _Script(chunks=[text], tool_calls=calls, finish_reason=finish_reason,
-                                      prompt_tokens=prompt_tokens, completion_tokens=completion_tokens))
+        self._queue(
+            endpoint,
+            _Script(
+                chunks=[text],
+                tool_calls=calls,
+                finish_reason=finish_reason,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+            ),
+        )
 
-    def reply_stream(self, chunks: list[str], *, tool_calls: list[dict] | None = None,
-                     prompt_tokens: int = 10, completion_tokens: int | None = None, endpoint: str = "chat",
-                     delay: float = 0.0) -> None:
+    def reply_stream(
+        self,
+        chunks: list[str],
+        *,
+        tool_calls: list[dict] | None = None,
+        prompt_tokens: int = 10,
+        completion_tokens: int | None = None,
+        endpoint: str = "chat",
+        delay: float = 0.0,
+    ) -> None:
         """Stream one content delta per chunk, `delay` s apart; completion_tokens defaults to len(chunks)."""
         calls = [_tool_call(c) for c in tool_calls or []]
-        self._queue(endpoint, _Script(chunks=list(chunks), tool_calls=calls, prompt_tokens=prompt_tokens,
-                                      completion_tokens=completion_tokens, delay=delay))
+        self._queue(
+            endpoint,
+            _Script(
+                chunks=list(chunks),
+                tool_calls=calls,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                delay=delay,
+            ),
+        )
 
-    def fail(self, status: int, body: dict | None = None, *, endpoint: str = "chat",
-             headers: dict[str, str] | None = None) -> None:
+    def fail(
+        self, status: int, body: dict | None = None, *, endpoint: str = "chat", headers: dict[str, str] | None = None
+    ) -> None:
         """Answer `status` with `body`, by default OpenAI's error for that status; pass
         `headers={"retry-after": "1"}` to test a client's back-off."""
         self._queue(endpoint, _Script(kind="fail", status=status, body=body, headers=headers))
@@ -188,8 +229,11 @@ class FakeOpenAI:
         if endpoint == "model":
             model_id = unquote(path.removeprefix("/v1/models/"))
             card = next((c for c in MODELS if c["id"] == model_id), None)
-            return (200, card, None) if card else \
-                (404, _error(f"The model '{model_id}' does not exist", "model", "model_not_found"), None)
+            return (
+                (200, card, None)
+                if card
+                else (404, _error(f"The model '{model_id}' does not exist", "model", "model_not_found"), None)
+            )
 
         if problem := _invalid(endpoint, body, bad_json):
             return 400, problem, None
@@ -210,14 +254,16 @@ class FakeOpenAI:
         return None
 
 
-def _error(message: str, param: str | None = None, code: str | None = None,
-           kind: str = "invalid_request_error") -> dict:
+def _error(
+    message: str, param: str | None = None, code: str | None = None, kind: str = "invalid_request_error"
+) -> dict:
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
 def _failure(status: int) -> dict:
     message, kind, code = ERROR_BODIES.get(
-        status, ("Error.", "server_error" if status >= 500 else "invalid_request_error", None))
+        status, ("Error.", "server_error" if status >= 500 else "invalid_request_error", None)
+    )
     return _error(message, None, code, kind)
 
 
@@ -225,11 +271,16 @@ def _unauthorized(auth: str | None) -> dict:
     """OpenAI's 401, which shows the start and end of a wrong key so that users can tell keys apart."""
     key = (auth or "").removeprefix("Bearer ").strip()
     if not key:
-        return _error("You didn't provide an API key. You need to provide your API key in an Authorization "
-                      "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).")
+        return _error(
+            "You didn't provide an API key. You need to provide your API key in an Authorization "
+            "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+        )
     shown = f"{key[:3]}{'*' * (len(key) - 7)}{key[-4:]}" if len(key) > 7 else key
-    return _error(f"Incorrect API key provided: {shown}. You can find your API key at "
-                  "https://platform.openai.com/account/api-keys.", code="invalid_api_key")
+    return _error(
+        f"Incorrect API key provided: {shown}. You can find your API key at "
+        "https://platform.openai.com/account/api-keys.",
+        code="invalid_api_key",
+    )
 
 
 def _invalid(endpoint: str, body: Any, bad_json: ValueError | None) -> dict | None:
@@ -245,21 +296,33 @@ def _invalid(endpoint: str, body: Any, bad_json: ValueError | None) -> dict | No
         return _error(f"Missing required parameter: '{name}'.", name, "missing_required_parameter")
     empty = value == [] or (value == "" and endpoint == "embeddings")
     if empty or not isinstance(value, list if endpoint == "chat" else str | list):
-        return _error(f"Invalid '{name}': expected a non-empty {'array' if endpoint == 'chat' else 'string or array'}.",
-                      name, "empty_array" if empty else "invalid_type")
+        return _error(
+            f"Invalid '{name}': expected a non-empty {'array' if endpoint == 'chat' else 'string or array'}.",
+            name,
+            "empty_array" if empty else "invalid_type",
+        )
     if body.get("stream_options") is not None and not body.get("stream"):
         return _error("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options")
     if endpoint == "embeddings" and (body.get("encoding_format") or "float") not in ("float", "base64"):
-        return _error(f"Invalid value: '{body['encoding_format']}'. Supported values are: 'float' and 'base64'.",
-                      "encoding_format", "invalid_value")
+        return _error(
+            f"Invalid value: '{body['encoding_format']}'. Supported values are: 'float' and 'base64'.",
+            "encoding_format",
+            "invalid_value",
+        )
     for i, message in enumerate(value if endpoint == "chat" else []):
         role = message.get("role") if isinstance(message, dict) else None
         if role not in ROLES:
-            return _error(f"Invalid value: '{role}'. Supported values are: {', '.join(ROLES)}.",
-                          f"messages[{i}].role", "invalid_value")
+            return _error(
+                f"Invalid value: '{role}'. Supported values are: {', '.join(ROLES)}.",
+                f"messages[{i}].role",
+                "invalid_value",
+            )
         if role == "tool" and not message.get("tool_call_id"):
-            return _error(f"Missing required parameter: 'messages[{i}].tool_call_id'.",
-                          f"messages[{i}].tool_call_id", "missing_required_parameter")
+            return _error(
+                f"Missing required parameter: 'messages[{i}].tool_call_id'.",
+                f"messages[{i}].tool_call_id",
+                "missing_required_parameter",
+            )
     return None
 
 
@@ -270,9 +333,14 @@ def _alnum(n: int) -> str:
 def _tool_call(spec: dict) -> dict:
     function = spec.get("function", spec)
     arguments = function.get("arguments", {})
-    return {"id": spec.get("id") or f"call_{_alnum(24)}", "type": "function",
-            "function": {"name": function["name"],
-                         "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments)}}
+    return {
+        "id": spec.get("id") or f"call_{_alnum(24)}",
+        "type": "function",
+        "function": {
+            "name": function["name"],
+            "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments),
+        },
+    }
 
 
 def _items(value: Any) -> list[str]:
@@ -303,12 +371,19 @@ def _default(endpoint: str, body: dict) -> _Script:
     last, choice = messages[-1], body.get("tool_choice") or "auto"
     functions = [t["function"] for t in body.get("tools") or [] if t.get("type") == "function"]
     named = (choice.get("function") or {}).get("name") if isinstance(choice, dict) else None
-    wants_tool = named or choice == "required" or (
-        choice == "auto" and last["role"] == "user" and "weather" in (_text_of(last.get("content")) or "").lower())
+    wants_tool = (
+        named
+        or choice == "required"
+        or (choice == "auto" and last["role"] == "user" and "weather" in (_text_of(last.get("content")) or "").lower())
+    )
     if functions and wants_tool:
         function = next((f for f in functions if f["name"] == named), functions[0])
-        return _Script(tool_calls=[_tool_call({"name": function["name"], "arguments": _arguments(function)})],
-                       finish_reason="tool_calls", prompt_tokens=prompt_tokens, completion_tokens=12)
+        return _Script(
+            tool_calls=[_tool_call({"name": function["name"], "arguments": _arguments(function)})],
+            finish_reason="tool_calls",
+            prompt_tokens=prompt_tokens,
+            completion_tokens=12,
+        )
     if last["role"] == "tool":
         text = f"The tool returned: {_text_of(last.get('content')) or ''}"
     else:
@@ -319,20 +394,31 @@ def _default(endpoint: str, body: dict) -> _Script:
 
 def _head(body: dict, kind: str) -> dict:
     prefix = "chatcmpl-" if kind.startswith("chat") else "cmpl-"
-    return {"id": prefix + _alnum(29), "object": kind, "created": int(time.time()), "model": body["model"],
-            "system_fingerprint": SYSTEM_FINGERPRINT}
+    return {
+        "id": prefix + _alnum(29),
+        "object": kind,
+        "created": int(time.time()),
+        "model": body["model"],
+        "system_fingerprint": SYSTEM_FINGERPRINT,
+    }
 
 
 def _chat_completion(body: dict, plan: _Script) -> dict:
-    message = {"role": "assistant", "content": "".join(plan.chunks) or (None if plan.tool_calls else ""),
-               **({"tool_calls": plan.tool_calls} if plan.tool_calls else {}), "refusal": None}
+    message = {
+        "role": "assistant",
+        "content": "".join(plan.chunks) or (None if plan.tool_calls else ""),
+        **({"tool_calls": plan.tool_calls} if plan.tool_calls else {}),
+        "refusal": None,
+    }
     choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": _finish(plan)}
     return {**_head(body, "chat.completion"), "choices": [choice], "usage": _usage(plan)}
 
 
 def _text_completion(body: dict, plan: _Script) -> dict:
-    choices = [{"text": "".join(chunks), "index": i, "logprobs": None, "finish_reason": _finish(plan)}
-               for i, chunks in enumerate(_texts(body, plan))]
+    choices = [
+        {"text": "".join(chunks), "index": i, "logprobs": None, "finish_reason": _finish(plan)}
+        for i, chunks in enumerate(_texts(body, plan))
+    ]
     return {**_head(body, "text_completion"), "choices": choices, "usage": _usage(plan)}
 
 
@@ -340,11 +426,17 @@ def _events(endpoint: str, body: dict, plan: _Script) -> tuple[dict, list[dict],
     """(chunk head, lead choices, pieces that cut_stream counts, final choices) of a stream. A chat tool
     call comes first as id, type and name with empty arguments, then as argument fragments by index."""
     if endpoint == "completions":
+
         def text(i: int, piece: str, finish: str | None = None) -> dict:
             return {"text": piece, "index": i, "logprobs": None, "finish_reason": finish}
+
         texts = _texts(body, plan)
-        return (_head(body, "text_completion"), [], [text(i, c) for i, chunks in enumerate(texts) for c in chunks],
-                [text(i, "", _finish(plan)) for i in range(len(texts))])
+        return (
+            _head(body, "text_completion"),
+            [],
+            [text(i, c) for i, chunks in enumerate(texts) for c in chunks],
+            [text(i, "", _finish(plan)) for i in range(len(texts))],
+        )
 
     def choice(delta: dict, finish: str | None = None) -> dict:
         return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
@@ -352,16 +444,39 @@ def _events(endpoint: str, body: dict, plan: _Script) -> tuple[dict, list[dict],
     pieces = [{"content": c} for c in plan.chunks]
     for index, call in enumerate(plan.tool_calls):
         function = call["function"]
-        pieces.append({"tool_calls": [{"index": index, "id": call["id"], "type": "function",
-                                       "function": {"name": function["name"], "arguments": ""}}]})
-        pieces += [{"tool_calls": [{"index": index, "function": {"arguments": part}}]}
-                   for part in re.findall(r"\w+|\W+", function["arguments"])]
-    return (_head(body, "chat.completion.chunk"), [choice({"role": "assistant", "content": ""})],
-            [choice(p) for p in pieces], [choice({}, _finish(plan))])
+        pieces.append(
+            {
+                "tool_calls": [
+                    {
+                        "index": index,
+                        "id": call["id"],
+                        "type": "function",
+                        "function": {"name": function["name"], "arguments": ""},
+                    }
+                ]
+            }
+        )
+        pieces += [
+            {"tool_calls": [{"index": index, "function": {"arguments": part}}]}
+            for part in re.findall(r"\w+|\W+", function["arguments"])
+        ]
+    return (
+        _head(body, "chat.completion.chunk"),
+        [choice({"role": "assistant", "content": ""})],
+        [choice(p) for p in pieces],
+        [choice({}, _finish(plan))],
+    )
 
 
-def _stream(h: _Handler, head: dict, choices: list[dict], usage: dict | None, stop: int | None,
-            delay: float, error: dict | None = None) -> None:
+def _stream(
+    h: _Handler,
+    head: dict,
+    choices: list[dict],
+    usage: dict | None,
+    stop: int | None,
+    delay: float,
+    error: dict | None = None,
+) -> None:
     """SSE, one choice per chunk, `delay` s apart, until `stop` (see cut_stream and stream_error); then the
     usage chunk when asked for (earlier chunks then carry `"usage": null`, as OpenAI's), and [DONE]."""
     h.start_sse()
@@ -394,5 +509,9 @@ def _embeddings(body: dict, plan: _Script) -> dict:
             embedding = base64.b64encode(struct.pack(f"<{dims}f", *embedding)).decode()
         data.append({"object": "embedding", "index": index, "embedding": embedding})
     prompt = plan.prompt_tokens or 0
-    return {"object": "list", "data": data, "model": body["model"],
-            "usage": {"prompt_tokens": prompt, "total_tokens": prompt}}
+    return {
+        "object": "list",
+        "data": data,
+        "model": body["model"],
+        "usage": {"prompt_tokens": prompt, "total_tokens": prompt},
+    }

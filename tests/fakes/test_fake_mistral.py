@@ -17,9 +17,14 @@ import urllib3
 from .mistral import FakeMistral
 
 HI = [{"role": "user", "content": "Hi there"}]
-WEATHER_TOOL = {"type": "function", "function": {
-    "name": "get_weather", "description": "Current weather",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +44,16 @@ def http() -> urllib3.PoolManager:
     return urllib3.PoolManager(retries=False, timeout=5)
 
 
-def call(http: urllib3.PoolManager, fake: FakeMistral, path: str, body: Any = None, *, method: str = "POST",
-         key: str = FakeMistral.API_KEY, **kwargs: Any) -> urllib3.BaseHTTPResponse:
+def call(
+    http: urllib3.PoolManager,
+    fake: FakeMistral,
+    path: str,
+    body: Any = None,
+    *,
+    method: str = "POST",
+    key: str = FakeMistral.API_KEY,
+    **kwargs: Any,
+) -> urllib3.BaseHTTPResponse:
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     data = None if body is None else json.dumps(body).encode()
     return http.request(method, f"{fake.url}{path}", body=data, headers=headers, **kwargs)
@@ -67,16 +80,25 @@ def test_unknown_path_gets_404_json(http, fake):
 
 
 def test_chat_answers_mistral_shaped_json_and_records_the_request(http, fake):
-    r = call(http, fake, "/chat/completions", {"model": "mistral-small-latest", "messages": HI,
-                                                "random_seed": 1, "tool_choice": "auto"})
+    r = call(
+        http,
+        fake,
+        "/chat/completions",
+        {"model": "mistral-small-latest", "messages": HI, "random_seed": 1, "tool_choice": "auto"},
+    )
 
     assert r.status == 200
     assert r.headers["Content-Type"] == "application/json"
     body = r.json()
     assert body["object"] == "chat.completion"
     assert body["model"] == "mistral-small-latest"
-    assert body["choices"] == [{"index": 0, "finish_reason": "stop", "message": {
-        "role": "assistant", "content": "Echo: Hi there", "tool_calls": None, "prefix": False}}]
+    assert body["choices"] == [
+        {
+            "index": 0,
+            "finish_reason": "stop",
+            "message": {"role": "assistant", "content": "Echo: Hi there", "tool_calls": None, "prefix": False},
+        }
+    ]
     assert set(body["usage"]) == {"prompt_tokens", "completion_tokens", "total_tokens"}
     assert fake.last_request.json["random_seed"] == 1
     assert fake.last_request.headers["authorization"] == f"Bearer {FakeMistral.API_KEY}"
@@ -102,7 +124,11 @@ def test_stream_has_role_chunk_deltas_usage_on_last_chunk_and_done(http, fake):
     assert got[-1] == "[DONE]"
     assert [c["object"] for c in got[:-1]] == ["chat.completion.chunk"] * 4
     assert [c["choices"][0]["delta"] for c in got[:-1]] == [
-        {"role": "assistant", "content": ""}, {"content": "Hel"}, {"content": "lo"}, {"content": ""}]
+        {"role": "assistant", "content": ""},
+        {"content": "Hel"},
+        {"content": "lo"},
+        {"content": ""},
+    ]
     assert [c["choices"][0]["finish_reason"] for c in got[:-1]] == [None, None, None, "stop"]
     assert "usage" not in got[1]
     assert got[-2]["usage"] == {"prompt_tokens": 12, "completion_tokens": 2, "total_tokens": 14}
@@ -112,8 +138,7 @@ def test_stream_events_arrive_as_they_are_written(http, fake):
     fake.reply_stream(["slow", " words"], delay=0.15)
     started = time.monotonic()
 
-    r = call(http, fake, "/chat/completions", {"model": "m", "messages": HI, "stream": True},
-             preload_content=False)
+    r = call(http, fake, "/chat/completions", {"model": "m", "messages": HI, "stream": True}, preload_content=False)
     chunks = r.read_chunked()
     first = next(chunks)
 
@@ -133,18 +158,38 @@ def test_keep_alive_reuses_one_connection_after_json_and_stream(fake):
     assert pool.num_connections == 1
 
 
-@pytest.mark.parametrize(("extra", "loc"), [
-    ({"stream_options": {"include_usage": True}}, ["body", "stream_options"]),
-    ({"seed": 3}, ["body", "seed"]),
-    ({"messages": [{"role": "user", "content": "Weather?"},
-                   {"role": "assistant", "content": "", "tool_calls": [
-                       {"id": "abcDEF123", "type": "function", "index": 0,
-                        "function": {"name": "get_weather", "arguments": "{}"}}]},
-                   {"role": "tool", "tool_call_id": "abcDEF123", "content": "sunny"}]},
-     ["body", "messages", 1, "assistant", "tool_calls", 0, "index"]),
-    ({"messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "cache": True}]}]},
-     ["body", "messages", 0, "user", "content", 0, "text", "cache"]),
-])
+@pytest.mark.parametrize(
+    ("extra", "loc"),
+    [
+        ({"stream_options": {"include_usage": True}}, ["body", "stream_options"]),
+        ({"seed": 3}, ["body", "seed"]),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "Weather?"},
+                    {
+                        "role": "assistant",
+                        "content": "",
+                        "tool_calls": [
+                            {
+                                "id": "abcDEF123",
+                                "type": "function",
+                                "index": 0,
+                                "function": {"name": "get_weather", "arguments": "{}"},
+                            }
+                        ],
+                    },
+                    {"role": "tool", "tool_call_id": "abcDEF123", "content": "sunny"},
+                ]
+            },
+            ["body", "messages", 1, "assistant", "tool_calls", 0, "index"],
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "text", "text": "hi", "cache": True}]}]},
+            ["body", "messages", 0, "user", "content", 0, "text", "cache"],
+        ),
+    ],
+)
 def test_unknown_fields_get_422_extra_forbidden(http, fake, extra, loc):
     fake.reply("unused")
 
@@ -160,13 +205,16 @@ def test_unknown_fields_get_422_extra_forbidden(http, fake, extra, loc):
     assert ok["choices"][0]["message"]["content"] == "unused"  # a refused request consumes no script
 
 
-@pytest.mark.parametrize(("body", "kind", "status"), [
-    ({"messages": HI}, "missing", 422),
-    ({"model": "m", "messages": []}, "too_short", 422),
-    ({"model": "m", "messages": HI, "tool_choice": "sometimes"}, "literal_error", 422),
-    ({"model": "m", "messages": [{"role": "robot", "content": "x"}]}, "union_tag_invalid", 422),
-    ({"model": "m", "messages": [{"role": "assistant", "content": "x"}]}, None, 400),
-])
+@pytest.mark.parametrize(
+    ("body", "kind", "status"),
+    [
+        ({"messages": HI}, "missing", 422),
+        ({"model": "m", "messages": []}, "too_short", 422),
+        ({"model": "m", "messages": HI, "tool_choice": "sometimes"}, "literal_error", 422),
+        ({"model": "m", "messages": [{"role": "robot", "content": "x"}]}, "union_tag_invalid", 422),
+        ({"model": "m", "messages": [{"role": "assistant", "content": "x"}]}, None, 400),
+    ],
+)
 def test_invalid_chat_requests_are_refused(http, fake, body, kind, status):
     r = call(http, fake, "/chat/completions", body)
 
@@ -176,9 +224,16 @@ def test_invalid_chat_requests_are_refused(http, fake, body, kind, status):
 
 
 def test_tools_get_a_tool_call_with_a_nine_char_id(http, fake):
-    body = call(http, fake, "/chat/completions", {
-        "model": "m", "messages": [{"role": "user", "content": "What's the weather in Paris?"}],
-        "tools": [WEATHER_TOOL]}).json()
+    body = call(
+        http,
+        fake,
+        "/chat/completions",
+        {
+            "model": "m",
+            "messages": [{"role": "user", "content": "What's the weather in Paris?"}],
+            "tools": [WEATHER_TOOL],
+        },
+    ).json()
 
     choice = body["choices"][0]
     assert choice["finish_reason"] == "tool_calls"
@@ -189,8 +244,12 @@ def test_tools_get_a_tool_call_with_a_nine_char_id(http, fake):
 
 
 def test_streamed_tool_call_comes_whole_in_one_delta(http, fake):
-    r = call(http, fake, "/chat/completions", {"model": "m", "messages": HI, "tools": [WEATHER_TOOL],
-                                                "tool_choice": "any", "stream": True})
+    r = call(
+        http,
+        fake,
+        "/chat/completions",
+        {"model": "m", "messages": HI, "tools": [WEATHER_TOOL], "tool_choice": "any", "stream": True},
+    )
 
     got = events(r)
     [call_delta] = [c["choices"][0]["delta"] for c in got[:-1] if "tool_calls" in c["choices"][0]["delta"]]
@@ -201,9 +260,11 @@ def test_streamed_tool_call_comes_whole_in_one_delta(http, fake):
 
 def test_tool_result_gets_summarised(http, fake):
     call_ = {"id": "abcDEF123", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}
-    messages = [{"role": "user", "content": "Weather?"},
-                {"role": "assistant", "content": "", "tool_calls": [call_]},
-                {"role": "tool", "name": "get_weather", "tool_call_id": "abcDEF123", "content": "sunny, 21C"}]
+    messages = [
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": "", "tool_calls": [call_]},
+        {"role": "tool", "name": "get_weather", "tool_call_id": "abcDEF123", "content": "sunny, 21C"},
+    ]
 
     r = call(http, fake, "/chat/completions", {"model": "m", "messages": messages, "tools": [WEATHER_TOOL]})
 
@@ -211,13 +272,18 @@ def test_tool_result_gets_summarised(http, fake):
 
 
 def test_fim_answers_chat_shaped_completions(http, fake):
-    body = call(http, fake, "/fim/completions", {"model": "codestral-latest", "prompt": "def add(a, b):",
-                                                 "suffix": "", "min_tokens": 1}).json()
+    body = call(
+        http,
+        fake,
+        "/fim/completions",
+        {"model": "codestral-latest", "prompt": "def add(a, b):", "suffix": "", "min_tokens": 1},
+    ).json()
     assert body["object"] == "chat.completion"
     assert body["choices"][0]["message"]["content"] == "return a + b"
 
-    streamed = events(call(http, fake, "/fim/completions", {"model": "codestral-latest", "prompt": "x",
-                                                           "stream": True}))
+    streamed = events(
+        call(http, fake, "/fim/completions", {"model": "codestral-latest", "prompt": "x", "stream": True})
+    )
     assert "".join(c["choices"][0]["delta"].get("content", "") for c in streamed[:-1]) == "return a + b"
 
 
@@ -269,9 +335,13 @@ def test_hang_sends_nothing_until_the_client_times_out(http, fake):
 def test_cut_stream_drops_the_connection_without_done(fake):
     fake.cut_stream(after_chunks=1)
     conn = urllib3.HTTPConnectionPool("127.0.0.1", int(fake.root.rsplit(":", 1)[1]), retries=False)
-    r = conn.request("POST", "/v1/chat/completions", preload_content=False,
-                     body=json.dumps({"model": "m", "messages": HI, "stream": True}).encode(),
-                     headers={"Authorization": f"Bearer {FakeMistral.API_KEY}"})
+    r = conn.request(
+        "POST",
+        "/v1/chat/completions",
+        preload_content=False,
+        body=json.dumps({"model": "m", "messages": HI, "stream": True}).encode(),
+        headers={"Authorization": f"Bearer {FakeMistral.API_KEY}"},
+    )
 
     received = []
     with pytest.raises(urllib3.exceptions.ProtocolError):

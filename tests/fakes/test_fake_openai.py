@@ -18,9 +18,14 @@ from openai import OpenAI
 from .openai import FIM_TEXT, FakeOpenAI
 
 HI = [{"role": "user", "content": "Hi there"}]
-WEATHER_TOOL = {"type": "function", "function": {
-    "name": "get_weather", "description": "Current weather",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
 WEATHER_QUESTION = [{"role": "user", "content": "What's the weather in Paris?"}]
 
 
@@ -48,7 +53,8 @@ def test_url_is_an_openai_api_base(fake):
 
 def test_chat_answers_openai_shaped_json_and_ignores_unknown_fields(client, fake):
     raw = client.chat.completions.with_raw_response.create(
-        model="gpt-4o-mini", messages=HI, seed=1, extra_body={"top_k": 3})
+        model="gpt-4o-mini", messages=HI, seed=1, extra_body={"top_k": 3}
+    )
     completion = raw.parse()
 
     assert completion.id.startswith("chatcmpl-") and completion.object == "chat.completion"
@@ -56,8 +62,12 @@ def test_chat_answers_openai_shaped_json_and_ignores_unknown_fields(client, fake
     [choice] = completion.choices
     assert choice.message.content == "Echo: Hi there" and choice.message.refusal is None
     assert choice.finish_reason == "stop"
-    assert raw.http_response.json()["choices"][0] == {"index": 0, "logprobs": None, "finish_reason": "stop",
-        "message": {"role": "assistant", "content": "Echo: Hi there", "refusal": None}}
+    assert raw.http_response.json()["choices"][0] == {
+        "index": 0,
+        "logprobs": None,
+        "finish_reason": "stop",
+        "message": {"role": "assistant", "content": "Echo: Hi there", "refusal": None},
+    }
     assert completion.usage.total_tokens == completion.usage.prompt_tokens + completion.usage.completion_tokens
     assert fake.last_request.json["top_k"] == 3 and fake.last_request.json["seed"] == 1
     assert fake.last_request.headers["authorization"] == f"Bearer {FakeOpenAI.API_KEY}"
@@ -70,7 +80,10 @@ def test_scripted_reply_sets_text_and_usage(client, fake):
 
     assert completion.choices[0].message.content == "Bonjour"
     assert completion.usage.model_dump(exclude_none=True) == {
-        "prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+        "prompt_tokens": 7,
+        "completion_tokens": 3,
+        "total_tokens": 10,
+    }
 
 
 def test_stream_without_include_usage_has_no_usage_anywhere(client, fake):
@@ -81,7 +94,11 @@ def test_stream_without_include_usage_has_no_usage_anywhere(client, fake):
     assert [c.object for c in chunks] == ["chat.completion.chunk"] * 4
     assert len({c.id for c in chunks}) == 1
     assert [c.choices[0].delta.model_dump(exclude_unset=True) for c in chunks] == [
-        {"role": "assistant", "content": ""}, {"content": "Hel"}, {"content": "lo"}, {}]
+        {"role": "assistant", "content": ""},
+        {"content": "Hel"},
+        {"content": "lo"},
+        {},
+    ]
     assert [c.choices[0].finish_reason for c in chunks] == [None, None, None, "stop"]
     assert all("usage" not in c.model_fields_set for c in chunks)
 
@@ -89,8 +106,11 @@ def test_stream_without_include_usage_has_no_usage_anywhere(client, fake):
 def test_stream_with_include_usage_ends_with_a_usage_chunk(client, fake):
     fake.reply_stream(["Hel", "lo"], prompt_tokens=12, completion_tokens=2)
 
-    chunks = list(client.chat.completions.create(model="gpt-4o-mini", messages=HI, stream=True,
-                                                 stream_options={"include_usage": True}))
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=HI, stream=True, stream_options={"include_usage": True}
+        )
+    )
 
     *deltas, last = chunks
     assert "".join(c.choices[0].delta.content or "" for c in deltas) == "Hello"
@@ -100,8 +120,9 @@ def test_stream_with_include_usage_ends_with_a_usage_chunk(client, fake):
 
 
 def test_streamed_tool_call_comes_in_pieces_the_sdk_reassembles(client, fake):
-    stream = client.chat.completions.create(model="gpt-4o-mini", messages=WEATHER_QUESTION, tools=[WEATHER_TOOL],
-                                            stream=True)
+    stream = client.chat.completions.create(
+        model="gpt-4o-mini", messages=WEATHER_QUESTION, tools=[WEATHER_TOOL], stream=True
+    )
     calls = [d.tool_calls[0] for c in stream if (d := c.choices[0].delta).tool_calls]
 
     first, *fragments = calls
@@ -111,8 +132,7 @@ def test_streamed_tool_call_comes_in_pieces_the_sdk_reassembles(client, fake):
     assert all(f.index == 0 and f.id is None and f.function.name is None for f in fragments)
     assert json.loads("".join(f.function.arguments for f in fragments)) == {"city": "Paris"}
 
-    with client.chat.completions.stream(model="gpt-4o-mini", messages=WEATHER_QUESTION,
-                                        tools=[WEATHER_TOOL]) as helper:
+    with client.chat.completions.stream(model="gpt-4o-mini", messages=WEATHER_QUESTION, tools=[WEATHER_TOOL]) as helper:
         final = helper.get_final_completion()
     [call] = final.choices[0].message.tool_calls
     assert call.function.arguments == '{"city": "Paris"}' and final.choices[0].finish_reason == "tool_calls"
@@ -134,8 +154,15 @@ def test_tool_call_then_tool_result_round_trip(client, fake):
     assert fake.last_request.json["messages"][1]["tool_calls"][0]["id"] == call.id
 
 
-@pytest.mark.parametrize(("choice", "calls_tool"), [("required", True), ("none", False), ("auto", False),
-    ({"type": "function", "function": {"name": "get_time"}}, True)])
+@pytest.mark.parametrize(
+    ("choice", "calls_tool"),
+    [
+        ("required", True),
+        ("none", False),
+        ("auto", False),
+        ({"type": "function", "function": {"name": "get_time"}}, True),
+    ],
+)
 def test_tool_choice_decides_the_default_reply(client, fake, choice, calls_tool):
     tools = [WEATHER_TOOL, {"type": "function", "function": {"name": "get_time", "parameters": {}}}]
     completion = client.chat.completions.create(model="gpt-4o-mini", messages=HI, tools=tools, tool_choice=choice)
@@ -146,15 +173,21 @@ def test_tool_choice_decides_the_default_reply(client, fake, choice, calls_tool)
         assert message.tool_calls[0].function.name == "get_time"
 
 
-@pytest.mark.parametrize(("body", "param", "code"), [
-    ({"model": "m"}, "messages", "missing_required_parameter"),
-    ({"model": "m", "messages": []}, "messages", "empty_array"),
-    ({"model": "m", "messages": [{"role": "robot", "content": "x"}]}, "messages[0].role", "invalid_value"),
-    ({"model": "m", "messages": [{"role": "tool", "content": "x"}]}, "messages[0].tool_call_id",
-     "missing_required_parameter"),
-    ({"model": "m", "messages": HI, "stream_options": {"include_usage": True}}, "stream_options", None),
-    ({"messages": HI}, None, None),
-])
+@pytest.mark.parametrize(
+    ("body", "param", "code"),
+    [
+        ({"model": "m"}, "messages", "missing_required_parameter"),
+        ({"model": "m", "messages": []}, "messages", "empty_array"),
+        ({"model": "m", "messages": [{"role": "robot", "content": "x"}]}, "messages[0].role", "invalid_value"),
+        (
+            {"model": "m", "messages": [{"role": "tool", "content": "x"}]},
+            "messages[0].tool_call_id",
+            "missing_required_parameter",
+        ),
+        ({"model": "m", "messages": HI, "stream_options": {"include_usage": True}}, "stream_options", None),
+        ({"messages": HI}, None, None),
+    ],
+)
 def test_invalid_chat_requests_get_400_in_openai_envelope(client, fake, body, param, code):
     fake.reply("unused")
 
@@ -184,8 +217,11 @@ def test_legacy_completion_streams_with_and_without_usage(client, fake):
     fake.reply_stream(["Hel", "lo"], prompt_tokens=4, completion_tokens=2, endpoint="completions")
     fake.reply_stream(["Hel", "lo"], endpoint="completions")
 
-    with_usage = list(client.completions.create(model="gpt-3.5-turbo-instruct", prompt="x", stream=True,
-                                                stream_options={"include_usage": True}))
+    with_usage = list(
+        client.completions.create(
+            model="gpt-3.5-turbo-instruct", prompt="x", stream=True, stream_options={"include_usage": True}
+        )
+    )
     *texts, last = with_usage
     assert "".join(c.choices[0].text for c in texts) == "Hello" and texts[-1].choices[0].finish_reason == "stop"
     assert all(c.object == "text_completion" and c.usage is None for c in texts)
@@ -197,8 +233,9 @@ def test_legacy_completion_streams_with_and_without_usage(client, fake):
 
 
 def test_embeddings_float_and_base64_agree(client, fake):
-    floats = client.embeddings.create(model="text-embedding-3-small", input=["hello world", "bye"],
-                                      encoding_format="float")
+    floats = client.embeddings.create(
+        model="text-embedding-3-small", input=["hello world", "bye"], encoding_format="float"
+    )
     decoded = client.embeddings.create(model="text-embedding-3-small", input=["hello world", "bye"])
 
     assert fake.last_request.json["encoding_format"] == "base64"  # what the SDK asks for by default
@@ -209,8 +246,9 @@ def test_embeddings_float_and_base64_agree(client, fake):
         assert d.embedding == pytest.approx(f.embedding, abs=1e-6)
     assert floats.usage.model_dump(exclude_none=True) == {"prompt_tokens": 3, "total_tokens": 3}
 
-    raw = client.embeddings.with_raw_response.create(model="text-embedding-3-small", input="x",
-                                                     encoding_format="base64", dimensions=4).http_response.json()
+    raw = client.embeddings.with_raw_response.create(
+        model="text-embedding-3-small", input="x", encoding_format="base64", dimensions=4
+    ).http_response.json()
     assert set(raw) == {"object", "data", "model", "usage"}
     assert len(struct.unpack("<4f", base64.b64decode(raw["data"][0]["embedding"]))) == 4
 
@@ -226,8 +264,10 @@ def test_models_list_and_retrieve(client, fake):
 
 
 def test_wrong_key_gets_401_invalid_api_key(fake):
-    with OpenAI(base_url=fake.url, api_key="sk-wrong-1234", max_retries=0) as wrong, \
-            pytest.raises(openai.AuthenticationError) as caught:
+    with (
+        OpenAI(base_url=fake.url, api_key="sk-wrong-1234", max_retries=0) as wrong,
+        pytest.raises(openai.AuthenticationError) as caught,
+    ):
         wrong.chat.completions.create(model="gpt-4o-mini", messages=HI)
 
     assert caught.value.code == "invalid_api_key" and caught.value.type == "invalid_request_error"

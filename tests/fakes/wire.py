@@ -32,8 +32,7 @@ class LoopbackServer(ThreadingHTTPServer):
         self.stopping = threading.Event()  # handlers wait on it, so stop() is never blocked by a hang
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     @property
     def root(self) -> str:
@@ -94,8 +93,7 @@ class WireHandler(BaseHTTPRequestHandler):
 
     def send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         body = json.dumps(payload).encode()
-        self._head(status, {"Content-Type": "application/json", "Content-Length": str(len(body)),
-                            **(headers or {})})
+        self._head(status, {"Content-Type": "application/json", "Content-Length": str(len(body)), **(headers or {})})
         self.wfile.write(body)
 
     def send_truncated_json(self, status: int, payload: Any) -> None:
@@ -106,8 +104,9 @@ class WireHandler(BaseHTTPRequestHandler):
         self.drop_connection()
 
     def start_sse(self) -> None:
-        self._head(200, {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                         "Transfer-Encoding": "chunked"})
+        self._head(
+            200, {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "Transfer-Encoding": "chunked"}
+        )
 
     def send_event(self, data: Any) -> None:
         """One `data: ...` event in its own HTTP chunk, flushed so the client sees it at once."""

@@ -20,9 +20,26 @@ def change_url(deployment: Deployment) -> str:
 
 def form_data(**fields: str) -> dict[str, str]:
     """What the admin form posts for a deployment: every field, empty unless given."""
-    data = {name: "" for name in ("model_name", "litellm_model", "api_base", "api_version", "api_key", "mock_response",
-                                  "rpm", "tpm", "weight", "order", "timeout", "stream_timeout", "max_retries",
-                                  "input_cost_per_token", "output_cost_per_token")}
+    data = {
+        name: ""
+        for name in (
+            "model_name",
+            "litellm_model",
+            "api_base",
+            "api_version",
+            "api_key",
+            "mock_response",
+            "rpm",
+            "tpm",
+            "weight",
+            "order",
+            "timeout",
+            "stream_timeout",
+            "max_retries",
+            "input_cost_per_token",
+            "output_cost_per_token",
+        )
+    }
     data.update(enabled="on", params="{}", model_info="{}")
     data.update(fields)
     return data
@@ -44,8 +61,9 @@ def model_ids(client, auth) -> list[str]:
 
 @pytest.fixture
 def with_secret(deployment_for) -> Deployment:
-    return deployment_for(None, alias="secretive", api_key=SECRET,
-                          credentials={"aws_secret_access_key": "aws-secret-recognisable-99"})
+    return deployment_for(
+        None, alias="secretive", api_key=SECRET, credentials={"aws_secret_access_key": "aws-secret-recognisable-99"}
+    )
 
 
 @pytest.fixture
@@ -80,8 +98,16 @@ def test_change_page_shows_an_environment_reference(admin_client, with_reference
 
 
 def test_adding_through_the_admin_stores_the_key_encrypted(admin_client):
-    r = admin_client.post(ADD, form_data(model_name="added", litellm_model="mistral/mistral-small-latest",
-                                         api_key=SECRET, aws_secret_access_key="aws-typed-secret", rpm="5"))
+    r = admin_client.post(
+        ADD,
+        form_data(
+            model_name="added",
+            litellm_model="mistral/mistral-small-latest",
+            api_key=SECRET,
+            aws_secret_access_key="aws-typed-secret",
+            rpm="5",
+        ),
+    )
 
     assert r.status_code == 302, r.content.decode()
     deployment = Deployment.objects.get(model_name="added")
@@ -100,8 +126,9 @@ def test_adding_a_model_without_provider_is_refused(admin_client):
 
 
 def test_editing_with_an_empty_key_field_keeps_the_stored_key(admin_client, with_secret):
-    r = admin_client.post(change_url(with_secret), form_data(model_name="secretive", litellm_model="mistral/other",
-                                                               api_key=""))
+    r = admin_client.post(
+        change_url(with_secret), form_data(model_name="secretive", litellm_model="mistral/other", api_key="")
+    )
 
     assert r.status_code == 302, r.content.decode()
     with_secret.refresh_from_db()
@@ -111,18 +138,22 @@ def test_editing_with_an_empty_key_field_keeps_the_stored_key(admin_client, with
 
 
 def test_typing_a_new_key_replaces_the_stored_one(admin_client, with_secret):
-    admin_client.post(change_url(with_secret), form_data(model_name="secretive",
-                                                         litellm_model="mistral/mistral-small-latest",
-                                                         api_key="os.environ/TG_ADMIN_TEST_KEY"))
+    admin_client.post(
+        change_url(with_secret),
+        form_data(
+            model_name="secretive", litellm_model="mistral/mistral-small-latest", api_key="os.environ/TG_ADMIN_TEST_KEY"
+        ),
+    )
 
     with_secret.refresh_from_db()
     assert with_secret.api_key == "os.environ/TG_ADMIN_TEST_KEY"
 
 
 def test_remove_the_stored_api_key_clears_it(admin_client, with_secret):
-    r = admin_client.post(change_url(with_secret), form_data(model_name="secretive",
-                                                               litellm_model="mistral/mistral-small-latest",
-                                                               clear_api_key="on"))
+    r = admin_client.post(
+        change_url(with_secret),
+        form_data(model_name="secretive", litellm_model="mistral/mistral-small-latest", clear_api_key="on"),
+    )
 
     assert r.status_code == 302, r.content.decode()
     with_secret.refresh_from_db()
@@ -130,12 +161,15 @@ def test_remove_the_stored_api_key_clears_it(admin_client, with_secret):
 
 
 def test_config_rows_show_their_source_and_file(admin_client, tmp_path):
-    config = load(tmp_path, """\
+    config = load(
+        tmp_path,
+        """\
         model_list:
           - model_name: from-file
             litellm_params:
               model: mistral/mistral-small-latest
-    """)
+    """,
+    )
     deployment = Deployment.objects.get()
 
     html = admin_client.get(change_url(deployment)).content.decode()
@@ -146,13 +180,16 @@ def test_config_rows_show_their_source_and_file(admin_client, tmp_path):
 
 
 def test_disable_action_removes_the_model_from_the_models_list(admin_client, client, auth, tmp_path):
-    load(tmp_path, """\
+    load(
+        tmp_path,
+        """\
         model_list:
           - model_name: kept
             litellm_params: {model: mistral/mistral-small-latest}
           - model_name: switched-off
             litellm_params: {model: mistral/open-mistral-nemo}
-    """)
+    """,
+    )
     target = Deployment.objects.get(model_name="switched-off")
     assert model_ids(client, auth) == ["kept", "switched-off"]
 
@@ -176,14 +213,17 @@ def test_enable_action_brings_the_model_back(admin_client, client, auth, deploym
 
 def test_loaded_config_page_hides_the_master_key_and_environment_values(admin_client, tmp_path):
     master = "sk-admin-page-master-key-0123456789ab"
-    load(tmp_path, f"""\
+    load(
+        tmp_path,
+        f"""\
         model_list: []
         general_settings:
           master_key: {master}
           alerting: [slack]
         environment_variables:
           TG_VISIBLE_NAME: hidden-environment-value-31337
-    """)
+    """,
+    )
     config = LoadedConfig.objects.get()
 
     listing = admin_client.get("/admin/proxy/loadedconfig/")

@@ -11,9 +11,14 @@ from tests.conftest import HI, MASTER_KEY
 from tests.fakes.mistral_schema import CHAT_FIELDS, MESSAGE_FIELDS, TOOL_CALL_FIELDS
 
 CHAT = "/v1/chat/completions"
-WEATHER_TOOL = {"type": "function", "function": {
-    "name": "get_weather", "description": "Current weather",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
 
 
 def post(client, auth, body, path=CHAT, **headers):
@@ -95,8 +100,12 @@ def test_each_request_gets_its_own_id(client, auth, fake_mistral, small):
 
 
 def test_mistral_receives_the_provider_model_and_only_fields_it_accepts(client, auth, fake_mistral, small):
-    call = {"index": 0, "id": "call_1", "type": "function",
-            "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+    call = {
+        "index": 0,
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+    }
     body = {
         "model": "small",
         "messages": [
@@ -105,9 +114,15 @@ def test_mistral_receives_the_provider_model_and_only_fields_it_accepts(client, 
             {"role": "assistant", "content": None, "tool_calls": [call], "refusal": None, "annotations": []},
             {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "sunny"},
         ],
-        "tools": [WEATHER_TOOL], "tool_choice": "required", "seed": 7, "max_completion_tokens": 50,
-        "user": "customer-1", "logit_bias": {"50256": -100}, "stream_options": {"include_usage": True},
-        "safe_prompt": False, "temperature": 0.1,
+        "tools": [WEATHER_TOOL],
+        "tool_choice": "required",
+        "seed": 7,
+        "max_completion_tokens": 50,
+        "user": "customer-1",
+        "logit_bias": {"50256": -100},
+        "stream_options": {"include_usage": True},
+        "safe_prompt": False,
+        "temperature": 0.1,
     }
 
     r = post(client, auth, body)
@@ -172,8 +187,9 @@ def test_stream_relays_chunks_in_order_with_mistrals_usage_on_the_last_one(clien
 def test_stream_with_include_usage_ends_with_a_usage_only_chunk(client, auth, fake_mistral, small):
     fake_mistral.reply_stream(["Hel", "lo"], prompt_tokens=12, completion_tokens=2)
 
-    r = post(client, auth, {"model": "small", "messages": HI, "stream": True,
-                            "stream_options": {"include_usage": True}})
+    r = post(
+        client, auth, {"model": "small", "messages": HI, "stream": True, "stream_options": {"include_usage": True}}
+    )
 
     payloads = events(r)
     assert r["Content-Type"] == "text/event-stream"
@@ -211,8 +227,9 @@ def test_mock_response_deployment_answers_without_calling_out(client, auth, fake
     deployment_for(fake_mistral, alias="demo", model="mistral/mistral-small-latest", mock_response="Hi from the mock")
 
     answer = post(client, auth, {"model": "demo", "messages": HI})
-    stream = post(client, auth, {"model": "demo", "messages": HI, "stream": True,
-                                 "stream_options": {"include_usage": True}})
+    stream = post(
+        client, auth, {"model": "demo", "messages": HI, "stream": True, "stream_options": {"include_usage": True}}
+    )
 
     assert answer.status_code == 200
     assert answer.json()["choices"][0]["message"]["content"] == "Hi from the mock"
@@ -247,15 +264,13 @@ def test_deployments_sharing_an_alias_share_the_traffic_by_weight(client, auth, 
     heavy = deployment_for(fake_mistral, alias="pool", model="mistral/mistral-small-latest", weight=4)
     light = deployment_for(fake_mistral, alias="pool", model="mistral/mistral-large-latest", weight=1)
 
-    served = Counter(post(client, auth, {"model": "pool", "messages": HI})["x-tollgate-deployment"]
-                     for _ in range(60))
+    served = Counter(post(client, auth, {"model": "pool", "messages": HI})["x-tollgate-deployment"] for _ in range(60))
 
     assert set(served) == {str(heavy.pk), str(light.pk)}
     assert served[str(heavy.pk)] > served[str(light.pk)]
     assert served[str(heavy.pk)] + served[str(light.pk)] == 60
     models = Counter(r.json["model"] for r in fake_mistral.requests)
-    assert models == {"mistral-small-latest": served[str(heavy.pk)],
-                      "mistral-large-latest": served[str(light.pk)]}
+    assert models == {"mistral-small-latest": served[str(heavy.pk)], "mistral-large-latest": served[str(light.pk)]}
 
 
 def test_lower_order_tier_takes_all_the_traffic(client, auth, fake_mistral, deployment_for):
@@ -301,8 +316,11 @@ def test_a_stream_is_settled_once_before_done(client, auth, fake_mistral, small,
     caplog.set_level(logging.INFO, logger="tollgate.usage")
     fake_mistral.reply_stream(["a", "b", "c"], prompt_tokens=4, completion_tokens=3)
 
-    r = post(client, auth, {"model": "small", "messages": HI, "stream": True,
-                            "stream_options": {"include_usage": include_usage}})
+    r = post(
+        client,
+        auth,
+        {"model": "small", "messages": HI, "stream": True, "stream_options": {"include_usage": include_usage}},
+    )
     for piece in r.streaming_content:
         if piece == b"data: [DONE]\n\n":
             assert len(settled(caplog)) == 1  # a client holding the whole answer is never unbilled

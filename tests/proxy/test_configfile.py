@@ -58,7 +58,9 @@ def test_quickstart_example_loads_with_mock_answers():
 
 
 def test_all_documented_params_land_in_their_places(tmp_path):
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         model_list:
           - model_name: big
             litellm_params:
@@ -77,15 +79,22 @@ def test_all_documented_params_land_in_their_places(tmp_path):
         environment_variables:
           AWS_KEY: from-file
           EMPTY:
-    """)
+    """,
+    )
 
     entry = configfile.read(path).deployments[0]
 
     assert entry.api_base == "http://127.0.0.1:9000/v1"
     assert (entry.api_version, entry.api_key) == ("2024-06-01", "sk-literal")
     assert entry.credentials == {"aws_access_key_id": "os.environ/AWS_KEY"}
-    assert entry.numbers == {"rpm": 10, "tpm": 1000, "timeout": 2.5, "weight": 2, "order": 1,
-                             "input_cost_per_token": 0.000001}
+    assert entry.numbers == {
+        "rpm": 10,
+        "tpm": 1000,
+        "timeout": 2.5,
+        "weight": 2,
+        "order": 1,
+        "input_cost_per_token": 0.000001,
+    }
     assert entry.params == {"aws_region_name": "eu-west-3"}
     assert configfile.read(path).environment_variables == {"AWS_KEY": "from-file", "EMPTY": ""}
 
@@ -104,68 +113,128 @@ def test_missing_file_names_the_path(tmp_path):
 
 
 BAD_CONFIGS = [
-    pytest.param("model_list:\n  - model_name: ok\n    litellm_params:\n      model: mistral/x\n     bad: indent\n",
-                 ["bad.yaml: not valid YAML at line 5"], id="invalid-yaml-with-line"),
-    pytest.param("- model_list\n- general_settings\n",
-                 ["bad.yaml: the top level must be a mapping"], id="top-level-not-mapping"),
+    pytest.param(
+        "model_list:\n  - model_name: ok\n    litellm_params:\n      model: mistral/x\n     bad: indent\n",
+        ["bad.yaml: not valid YAML at line 5"],
+        id="invalid-yaml-with-line",
+    ),
+    pytest.param(
+        "- model_list\n- general_settings\n", ["bad.yaml: the top level must be a mapping"], id="top-level-not-mapping"
+    ),
     pytest.param("just a string\n", ["bad.yaml: the top level must be a mapping"], id="top-level-scalar"),
-    pytest.param("model_list:\n  model_name: x\n",
-                 ["bad.yaml: model_list must be a list, got a mapping"], id="model-list-not-list"),
-    pytest.param(f"model_list:\n{GOOD_ENTRY}  - mistral-small\n",
-                 ["bad.yaml: model_list[1]: each model_list entry must be a mapping, got a string"],
-                 id="entry-not-mapping"),
-    pytest.param(f"model_list:\n{GOOD_ENTRY}  - litellm_params: {{model: mistral/x}}\n",
-                 ["bad.yaml: model_list[1]: model_name is required"], id="missing-model-name"),
-    pytest.param(f"model_list:\n{GOOD_ENTRY}  - model_name: '  '\n    litellm_params: {{model: mistral/x}}\n",
-                 ["bad.yaml: model_list[1]: model_name is required and must be a non-empty string"],
-                 id="empty-model-name"),
-    pytest.param(f"model_list:\n{GOOD_ENTRY}  - model_name: x\n",
-                 ['bad.yaml: model_list[1] (model_name "x"): litellm_params is required'],
-                 id="missing-litellm-params"),
-    pytest.param(f"model_list:\n{GOOD_ENTRY}  - model_name: x\n    litellm_params: [mistral/x]\n",
-                 ['bad.yaml: model_list[1] (model_name "x"): litellm_params is required and must be a mapping'],
-                 id="litellm-params-not-mapping"),
-    pytest.param(second_entry("api_key: sk-1"),
-                 ['bad.yaml: model_list[1] (model_name "x"): litellm_params.model is required'], id="missing-model"),
-    pytest.param(second_entry("model: mistral-small-latest"),
-                 ['bad.yaml: model_list[1] (model_name "x"): litellm_params.model \'mistral-small-latest\' '
-                  "needs a provider prefix, e.g. mistral/mistral-small-latest"], id="model-without-provider"),
-    pytest.param(second_entry("model: mistral/x, rpm: ten"),
-                 ['bad.yaml: model_list[1] (model_name "x"): litellm_params.rpm must be a whole number',
-                  "'ten'"], id="rpm-not-integer"),
-    pytest.param(second_entry("model: mistral/x, rpm: 1.5"),
-                 ['model_list[1] (model_name "x"): litellm_params.rpm must be a whole number'], id="rpm-fraction"),
-    pytest.param(second_entry("model: mistral/x, rpm: true"),
-                 ['model_list[1] (model_name "x"): litellm_params.rpm must be a whole number'], id="rpm-boolean"),
-    pytest.param(second_entry("model: mistral/x, rpm: -1"),
-                 ['bad.yaml: model_list[1] (model_name "x"): litellm_params.rpm must be a whole number ≥ 0, got -1'],
-                 id="rpm-negative"),
-    pytest.param(second_entry("model: mistral/x, timeout: 30s"),
-                 ['bad.yaml: model_list[1] (model_name "x"): litellm_params.timeout must be a number', "'30s'"],
-                 id="timeout-not-number"),
-    pytest.param(second_entry("model: mistral/x, api_base: 'ftp://example.com'"),
-                 ['bad.yaml: model_list[1] (model_name "x"): litellm_params.api_base must be an http(s) URL',
-                  "'ftp://example.com'"], id="api-base-not-http"),
-    pytest.param(second_entry("model: mistral/x, api_base: 'localhost:8000'"),
-                 ['model_list[1] (model_name "x"): litellm_params.api_base must be an http(s) URL'],
-                 id="api-base-without-scheme"),
-    pytest.param(second_entry("model: mistral/x, api_key: 12345"),
-                 ['bad.yaml: model_list[1] (model_name "x"): litellm_params.api_key must be a string'],
-                 id="api-key-not-string"),
-    pytest.param(second_entry(extra="    model_info: [embedding]\n"),
-                 ['bad.yaml: model_list[1] (model_name "x"): model_info must be a mapping, got a list'],
-                 id="model-info-not-mapping"),
-    pytest.param("general_settings:\n  master_key: 1234\n",
-                 ["bad.yaml: general_settings.master_key must be a string"], id="master-key-not-string"),
-    pytest.param("general_settings:\n  - master_key: sk-1\n",
-                 ["bad.yaml: general_settings must be a mapping, got a list"], id="general-settings-not-mapping"),
-    pytest.param("environment_variables: [A=1]\n",
-                 ["bad.yaml: environment_variables must be a mapping, got a list"], id="env-vars-not-mapping"),
-    pytest.param(f"model_list:\n{GOOD_ENTRY}  - model_name: x\n    litellm_params: {{model: mistral/x}}\n"
-                 "    model_info: {id: same}\n  - model_name: y\n    litellm_params: {model: mistral/y}\n"
-                 "    model_info: {id: same}\n",
-                 ['bad.yaml: model_list[2] (model_name "y"): model_info.id \'same\' is already used'],
-                 id="duplicate-model-info-id"),
+    pytest.param(
+        "model_list:\n  model_name: x\n",
+        ["bad.yaml: model_list must be a list, got a mapping"],
+        id="model-list-not-list",
+    ),
+    pytest.param(
+        f"model_list:\n{GOOD_ENTRY}  - mistral-small\n",
+        ["bad.yaml: model_list[1]: each model_list entry must be a mapping, got a string"],
+        id="entry-not-mapping",
+    ),
+    pytest.param(
+        f"model_list:\n{GOOD_ENTRY}  - litellm_params: {{model: mistral/x}}\n",
+        ["bad.yaml: model_list[1]: model_name is required"],
+        id="missing-model-name",
+    ),
+    pytest.param(
+        f"model_list:\n{GOOD_ENTRY}  - model_name: '  '\n    litellm_params: {{model: mistral/x}}\n",
+        ["bad.yaml: model_list[1]: model_name is required and must be a non-empty string"],
+        id="empty-model-name",
+    ),
+    pytest.param(
+        f"model_list:\n{GOOD_ENTRY}  - model_name: x\n",
+        ['bad.yaml: model_list[1] (model_name "x"): litellm_params is required'],
+        id="missing-litellm-params",
+    ),
+    pytest.param(
+        f"model_list:\n{GOOD_ENTRY}  - model_name: x\n    litellm_params: [mistral/x]\n",
+        ['bad.yaml: model_list[1] (model_name "x"): litellm_params is required and must be a mapping'],
+        id="litellm-params-not-mapping",
+    ),
+    pytest.param(
+        second_entry("api_key: sk-1"),
+        ['bad.yaml: model_list[1] (model_name "x"): litellm_params.model is required'],
+        id="missing-model",
+    ),
+    pytest.param(
+        second_entry("model: mistral-small-latest"),
+        [
+            "bad.yaml: model_list[1] (model_name \"x\"): litellm_params.model 'mistral-small-latest' "
+            "needs a provider prefix, e.g. mistral/mistral-small-latest"
+        ],
+        id="model-without-provider",
+    ),
+    pytest.param(
+        second_entry("model: mistral/x, rpm: ten"),
+        ['bad.yaml: model_list[1] (model_name "x"): litellm_params.rpm must be a whole number', "'ten'"],
+        id="rpm-not-integer",
+    ),
+    pytest.param(
+        second_entry("model: mistral/x, rpm: 1.5"),
+        ['model_list[1] (model_name "x"): litellm_params.rpm must be a whole number'],
+        id="rpm-fraction",
+    ),
+    pytest.param(
+        second_entry("model: mistral/x, rpm: true"),
+        ['model_list[1] (model_name "x"): litellm_params.rpm must be a whole number'],
+        id="rpm-boolean",
+    ),
+    pytest.param(
+        second_entry("model: mistral/x, rpm: -1"),
+        ['bad.yaml: model_list[1] (model_name "x"): litellm_params.rpm must be a whole number ≥ 0, got -1'],
+        id="rpm-negative",
+    ),
+    pytest.param(
+        second_entry("model: mistral/x, timeout: 30s"),
+        ['bad.yaml: model_list[1] (model_name "x"): litellm_params.timeout must be a number', "'30s'"],
+        id="timeout-not-number",
+    ),
+    pytest.param(
+        second_entry("model: mistral/x, api_base: 'ftp://example.com'"),
+        [
+            'bad.yaml: model_list[1] (model_name "x"): litellm_params.api_base must be an http(s) URL',
+            "'ftp://example.com'",
+        ],
+        id="api-base-not-http",
+    ),
+    pytest.param(
+        second_entry("model: mistral/x, api_base: 'localhost:8000'"),
+        ['model_list[1] (model_name "x"): litellm_params.api_base must be an http(s) URL'],
+        id="api-base-without-scheme",
+    ),
+    pytest.param(
+        second_entry("model: mistral/x, api_key: 12345"),
+        ['bad.yaml: model_list[1] (model_name "x"): litellm_params.api_key must be a string'],
+        id="api-key-not-string",
+    ),
+    pytest.param(
+        second_entry(extra="    model_info: [embedding]\n"),
+        ['bad.yaml: model_list[1] (model_name "x"): model_info must be a mapping, got a list'],
+        id="model-info-not-mapping",
+    ),
+    pytest.param(
+        "general_settings:\n  master_key: 1234\n",
+        ["bad.yaml: general_settings.master_key must be a string"],
+        id="master-key-not-string",
+    ),
+    pytest.param(
+        "general_settings:\n  - master_key: sk-1\n",
+        ["bad.yaml: general_settings must be a mapping, got a list"],
+        id="general-settings-not-mapping",
+    ),
+    pytest.param(
+        "environment_variables: [A=1]\n",
+        ["bad.yaml: environment_variables must be a mapping, got a list"],
+        id="env-vars-not-mapping",
+    ),
+    pytest.param(
+        f"model_list:\n{GOOD_ENTRY}  - model_name: x\n    litellm_params: {{model: mistral/x}}\n"
+        "    model_info: {id: same}\n  - model_name: y\n    litellm_params: {model: mistral/y}\n"
+        "    model_info: {id: same}\n",
+        ["bad.yaml: model_list[2] (model_name \"y\"): model_info.id 'same' is already used"],
+        id="duplicate-model-info-id",
+    ),
 ]
 
 
@@ -196,39 +265,63 @@ def test_missing_included_file_is_an_error(tmp_path):
 
 
 def test_include_merges_the_other_files_model_list(tmp_path):
-    write(tmp_path, """\
+    write(
+        tmp_path,
+        """\
         model_list:
           - model_name: nemo
             litellm_params:
               model: mistral/open-mistral-nemo
-    """, "more.yaml")
+    """,
+        "more.yaml",
+    )
     main = write(tmp_path, f"model_list:\n{GOOD_ENTRY}include:\n  - more.yaml\n")
 
     config = configfile.read(main)
 
     assert [(d.model_name, d.model) for d in config.deployments] == [
-        ("ok", "mistral/mistral-small-latest"), ("nemo", "mistral/open-mistral-nemo")]
+        ("ok", "mistral/mistral-small-latest"),
+        ("nemo", "mistral/open-mistral-nemo"),
+    ]
     assert config.warnings == []
 
 
 WARNINGS = [
-    pytest.param(f"model_list:\n{GOOD_ENTRY}callbacks: [langfuse]\n",
-                 "cfg.yaml: top-level key 'callbacks' is kept but not acted on", id="unknown-top-level-key"),
-    pytest.param(second_entry("model: mistral/x, seed: 7"),
-                 'cfg.yaml: model_list[1] (model_name "x"): litellm_params.seed is kept but not acted on',
-                 id="unknown-litellm-param"),
-    pytest.param(f"model_list:\n{GOOD_ENTRY}router_settings:\n  routing_strategy: least-busy\n",
-                 "cfg.yaml: router_settings.routing_strategy is kept but not acted on", id="router-settings-key"),
-    pytest.param(f"model_list:\n{GOOD_ENTRY}litellm_settings:\n  success_callback: [langfuse]\n",
-                 "cfg.yaml: litellm_settings.success_callback is kept but not acted on", id="litellm-settings-key"),
-    pytest.param(f"model_list:\n{GOOD_ENTRY}general_settings:\n  database_url: postgres://x\n",
-                 "cfg.yaml: general_settings.database_url is kept but not acted on", id="general-settings-key"),
-    pytest.param(second_entry(extra="    tpm_limit: 5\n"),
-                 'cfg.yaml: model_list[1] (model_name "x"): key \'tpm_limit\' is kept but not acted on',
-                 id="unknown-entry-key"),
-    pytest.param(second_entry("model: bedrock/anthropic.claude-3-sonnet, aws_region_name: us-east-1"),
-                 'cfg.yaml: model_list[1] (model_name "x"): provider \'bedrock\' is not supported yet',
-                 id="unsupported-provider"),
+    pytest.param(
+        f"model_list:\n{GOOD_ENTRY}callbacks: [langfuse]\n",
+        "cfg.yaml: top-level key 'callbacks' is kept but not acted on",
+        id="unknown-top-level-key",
+    ),
+    pytest.param(
+        second_entry("model: mistral/x, seed: 7"),
+        'cfg.yaml: model_list[1] (model_name "x"): litellm_params.seed is kept but not acted on',
+        id="unknown-litellm-param",
+    ),
+    pytest.param(
+        f"model_list:\n{GOOD_ENTRY}router_settings:\n  routing_strategy: least-busy\n",
+        "cfg.yaml: router_settings.routing_strategy is kept but not acted on",
+        id="router-settings-key",
+    ),
+    pytest.param(
+        f"model_list:\n{GOOD_ENTRY}litellm_settings:\n  success_callback: [langfuse]\n",
+        "cfg.yaml: litellm_settings.success_callback is kept but not acted on",
+        id="litellm-settings-key",
+    ),
+    pytest.param(
+        f"model_list:\n{GOOD_ENTRY}general_settings:\n  database_url: postgres://x\n",
+        "cfg.yaml: general_settings.database_url is kept but not acted on",
+        id="general-settings-key",
+    ),
+    pytest.param(
+        second_entry(extra="    tpm_limit: 5\n"),
+        "cfg.yaml: model_list[1] (model_name \"x\"): key 'tpm_limit' is kept but not acted on",
+        id="unknown-entry-key",
+    ),
+    pytest.param(
+        second_entry("model: bedrock/anthropic.claude-3-sonnet, aws_region_name: us-east-1"),
+        "cfg.yaml: model_list[1] (model_name \"x\"): provider 'bedrock' is not supported yet",
+        id="unsupported-provider",
+    ),
 ]
 
 
@@ -241,8 +334,11 @@ def test_kept_but_unused_settings_warn_and_still_load(tmp_path, text, warning):
 
 
 def test_unknown_values_are_kept_as_given(tmp_path):
-    config = configfile.read(write(tmp_path, second_entry("model: mistral/x, seed: 7") +
-                                   "router_settings:\n  routing_strategy: least-busy\n"))
+    config = configfile.read(
+        write(
+            tmp_path, second_entry("model: mistral/x, seed: 7") + "router_settings:\n  routing_strategy: least-busy\n"
+        )
+    )
 
     assert config.deployments[1].params == {"seed": 7}
     assert config.router_settings == {"routing_strategy": "least-busy"}
@@ -265,8 +361,9 @@ def test_same_entry_read_twice_gets_the_same_config_id(tmp_path):
 def test_config_id_survives_an_edited_api_key_and_an_entry_added_before(tmp_path):
     before = configfile.read(write(tmp_path, second_entry("model: mistral/x, api_key: sk-old")))
     added_first = "model_list:\n  - model_name: new\n    litellm_params: {model: mistral/n}\n"
-    after = configfile.read(write(tmp_path, added_first + second_entry("model: mistral/x, api_key: sk-new")
-                                  .removeprefix("model_list:\n")))
+    after = configfile.read(
+        write(tmp_path, added_first + second_entry("model: mistral/x, api_key: sk-new").removeprefix("model_list:\n"))
+    )
 
     assert after.deployments[2].config_id == before.deployments[1].config_id
 
@@ -294,8 +391,14 @@ def test_loadconfig_command_raises_command_error_with_the_message(tmp_path):
 
 def manage(*args: str, database: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test", "DATABASE_URL": f"sqlite:///{database}"}
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=settings.BASE_DIR, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_loadconfig_exits_non_zero_with_the_message_on_stderr(tmp_path):

@@ -54,7 +54,9 @@ def test_load_creates_deployments_marked_as_from_the_file(tmp_path):
     rows = list(Deployment.objects.order_by("id"))
     assert counts == {"created": 2, "updated": 0, "removed": 0}
     assert [(d.model_name, d.litellm_model, d.rpm) for d in rows] == [
-        ("small", "mistral/mistral-small-latest", 10), ("nemo", "mistral/open-mistral-nemo", None)]
+        ("small", "mistral/mistral-small-latest", 10),
+        ("nemo", "mistral/open-mistral-nemo", None),
+    ]
     assert {d.source for d in rows} == {Deployment.Source.CONFIG}
     assert {d.config_file for d in rows} == {str((tmp_path / "config.yaml").resolve())}
     assert all(d.enabled and d.config_id for d in rows)
@@ -93,16 +95,18 @@ def test_entry_that_left_the_file_is_deleted(tmp_path):
 
 
 def test_admin_rows_and_other_files_rows_are_never_touched(tmp_path, deployment_for):
-    mine = deployment_for(None, alias="small", model="mistral/mistral-large-latest", api_key=LITERAL_KEY,
-                          enabled=False)
+    mine = deployment_for(None, alias="small", model="mistral/mistral-large-latest", api_key=LITERAL_KEY, enabled=False)
     load(tmp_path / "other.yaml", TWO_MODELS)
     load(tmp_path / "config.yaml", TWO_MODELS)
 
     load(tmp_path / "config.yaml", "model_list: []\n")
 
     mine.refresh_from_db()
-    assert (mine.source, mine.litellm_model, mine.enabled) == (Deployment.Source.ADMIN, "mistral/mistral-large-latest",
-                                                              False)
+    assert (mine.source, mine.litellm_model, mine.enabled) == (
+        Deployment.Source.ADMIN,
+        "mistral/mistral-large-latest",
+        False,
+    )
     assert crypto.resolve(mine.api_key) == LITERAL_KEY
     others = Deployment.objects.filter(source=Deployment.Source.CONFIG)
     assert {d.config_file for d in others} == {str((tmp_path / "other.yaml").resolve())}
@@ -110,14 +114,17 @@ def test_admin_rows_and_other_files_rows_are_never_touched(tmp_path, deployment_
 
 
 def test_literal_api_key_is_stored_encrypted(tmp_path):
-    load(tmp_path / "config.yaml", f"""\
+    load(
+        tmp_path / "config.yaml",
+        f"""\
         model_list:
           - model_name: small
             litellm_params:
               model: mistral/mistral-small-latest
               api_key: {LITERAL_KEY}
               aws_secret_access_key: aws-secret-value-123
-    """)
+    """,
+    )
     deployment = Deployment.objects.get()
 
     stored = raw("proxy_deployment", "api_key", deployment.pk)
@@ -150,7 +157,9 @@ def test_unset_environment_variable_raises_secret_unavailable(tmp_path, monkeypa
 
 def test_environment_variables_from_the_file_are_sealed_and_win(tmp_path, monkeypatch, client, auth, fake_mistral):
     monkeypatch.setenv("TG_TEST_MISTRAL_KEY", "wrong-key-from-process")
-    load(tmp_path / "config.yaml", f"""\
+    load(
+        tmp_path / "config.yaml",
+        f"""\
         model_list:
           - model_name: small
             litellm_params:
@@ -159,16 +168,15 @@ def test_environment_variables_from_the_file_are_sealed_and_win(tmp_path, monkey
               api_base: {fake_mistral.url}
         environment_variables:
           TG_TEST_MISTRAL_KEY: {fake_mistral.API_KEY}
-    """)
+    """,
+    )
     fake_mistral.reply("Bonjour!")
 
-    r = client.post("/v1/chat/completions", {"model": "small", "messages": HI}, content_type="application/json",
-                    **auth)
+    r = client.post("/v1/chat/completions", {"model": "small", "messages": HI}, content_type="application/json", **auth)
 
     assert r.status_code == 200, r.content
     assert fake_mistral.last_request.headers["authorization"] == f"Bearer {fake_mistral.API_KEY}"
-    assert fake_mistral.API_KEY not in raw("proxy_loadedconfig", "environment_variables",
-                                           LoadedConfig.objects.get().pk)
+    assert fake_mistral.API_KEY not in raw("proxy_loadedconfig", "environment_variables", LoadedConfig.objects.get().pk)
 
 
 def test_master_key_is_stored_as_digest_and_hint_only(tmp_path):
@@ -202,10 +210,12 @@ def test_master_key_reference_is_resolved_and_kept_as_reference(tmp_path, monkey
     assert MASTER not in raw_row("tenants_masterkey") + raw_row("proxy_loadedconfig")
 
 
-@pytest.mark.parametrize("general_settings", ["master_key: os.environ/TG_TEST_UNSET_MASTER_KEY", "{}"],
-                         ids=["unset-reference", "removed"])
+@pytest.mark.parametrize(
+    "general_settings", ["master_key: os.environ/TG_TEST_UNSET_MASTER_KEY", "{}"], ids=["unset-reference", "removed"]
+)
 def test_previous_master_key_stops_working_when_the_file_no_longer_sets_one(
-        tmp_path, monkeypatch, settings, client, general_settings):
+    tmp_path, monkeypatch, settings, client, general_settings
+):
     settings.TOLLGATE_MASTER_KEY = ""
     monkeypatch.delenv("TG_TEST_UNSET_MASTER_KEY", raising=False)
     load(tmp_path / "config.yaml", f"general_settings:\n  master_key: {MASTER}\n")

@@ -51,8 +51,12 @@ def test_fim_answer_is_chat_shaped(client, auth, fake_mistral, codestral):
 
 
 def test_fim_stream_is_chat_chunks(client, auth, fake_mistral, codestral):
-    r = post(client, auth, "/fim/completions", {**CODE, "stream": True, "stream_options": {"include_usage": True},
-                                                "user": "u-1"})
+    r = post(
+        client,
+        auth,
+        "/fim/completions",
+        {**CODE, "stream": True, "stream_options": {"include_usage": True}, "user": "u-1"},
+    )
 
     chunks = events(r)
     assert all(c["object"] == "chat.completion.chunk" for c in chunks)
@@ -88,35 +92,46 @@ def test_text_completion_on_codestral_goes_through_fim(client, auth, fake_mistra
     assert body["usage"]["completion_tokens"] > 0
     sent = fake_mistral.last_request
     assert sent.path == "/v1/fim/completions"
-    assert sent.json == {"model": "codestral-latest", "prompt": CODE["prompt"], "suffix": CODE["suffix"],
-                         "max_tokens": 20}
+    assert sent.json == {
+        "model": "codestral-latest",
+        "prompt": CODE["prompt"],
+        "suffix": CODE["suffix"],
+        "max_tokens": 20,
+    }
 
 
 def test_text_completion_stream_on_codestral(client, auth, fake_mistral, deployment_for):
     deployment_for(fake_mistral, alias="code", model="text-completion-codestral/codestral-latest")
 
-    chunks = events(post(client, auth, "/v1/completions", {**CODE, "stream": True,
-                                                           "stream_options": {"include_usage": True}}))
+    chunks = events(
+        post(client, auth, "/v1/completions", {**CODE, "stream": True, "stream_options": {"include_usage": True}})
+    )
 
     assert all(c["object"] == "text_completion" for c in chunks)
     assert "".join(c["choices"][0]["text"] for c in chunks[:-1]) == FIM_TEXT
     assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["total_tokens"] > 0
 
 
-def test_text_completion_on_a_chat_model_sends_the_prompt_as_a_user_message(client, auth, fake_mistral,
-                                                                            deployment_for):
+def test_text_completion_on_a_chat_model_sends_the_prompt_as_a_user_message(client, auth, fake_mistral, deployment_for):
     deployment_for(fake_mistral, alias="small", model="mistral/mistral-small-latest")
 
-    r = post(client, auth, "/v1/completions", {"model": "small", "prompt": "Say hi", "echo": False,
-                                               "best_of": 1, "logprobs": None, "seed": 3})
+    r = post(
+        client,
+        auth,
+        "/v1/completions",
+        {"model": "small", "prompt": "Say hi", "echo": False, "best_of": 1, "logprobs": None, "seed": 3},
+    )
 
     assert r.status_code == 200, r.content
     assert r.json()["object"] == "text_completion"
     assert r.json()["choices"][0]["text"] == "Echo: Say hi"
     sent = fake_mistral.last_request
     assert sent.path == "/v1/chat/completions"
-    assert sent.json == {"model": "mistral-small-latest", "random_seed": 3,
-                         "messages": [{"role": "user", "content": "Say hi"}]}
+    assert sent.json == {
+        "model": "mistral-small-latest",
+        "random_seed": 3,
+        "messages": [{"role": "user", "content": "Say hi"}],
+    }
 
 
 def test_text_completion_stream_on_a_chat_model(client, auth, fake_mistral, deployment_for):
@@ -220,8 +235,14 @@ def test_models_lists_every_enabled_alias_once(client, auth, catalogue, path):
         assert card["object"] == "model"
         assert card["type"] == "base"
         assert isinstance(card["created"], int) and card["owned_by"]
-        assert set(card["capabilities"]) == {"completion_chat", "completion_fim", "function_calling",
-                                             "fine_tuning", "vision", "classification"}
+        assert set(card["capabilities"]) == {
+            "completion_chat",
+            "completion_fim",
+            "function_calling",
+            "fine_tuning",
+            "vision",
+            "classification",
+        }
 
 
 def test_model_cards_tell_what_each_model_can_do(client, auth, catalogue):

@@ -77,12 +77,16 @@ def test_wrong_scheme_is_refused(client, small):
     error_of(post(client, {"HTTP_AUTHORIZATION": f"Basic {MASTER_KEY}x"}, OK), 401)
 
 
-@pytest.mark.parametrize("header", [
-    {"HTTP_AUTHORIZATION": f"Bearer {MASTER_KEY}"},
-    {"HTTP_AUTHORIZATION": f"bearer {MASTER_KEY}"},
-    {"HTTP_API_KEY": MASTER_KEY},
-    {"HTTP_X_API_KEY": MASTER_KEY},
-], ids=["bearer", "bearer-lowercase", "api-key", "x-api-key"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"HTTP_AUTHORIZATION": f"Bearer {MASTER_KEY}"},
+        {"HTTP_AUTHORIZATION": f"bearer {MASTER_KEY}"},
+        {"HTTP_API_KEY": MASTER_KEY},
+        {"HTTP_X_API_KEY": MASTER_KEY},
+    ],
+    ids=["bearer", "bearer-lowercase", "api-key", "x-api-key"],
+)
 def test_key_is_accepted_from_each_header(client, fake_mistral, small, header):
     assert post(client, header, OK).status_code == 200
 
@@ -120,28 +124,31 @@ def test_missing_model_gets_400_naming_it(client, auth, small):
     assert (error["param"], error["code"]) == ("model", "missing_required_parameter")
 
 
-@pytest.mark.parametrize(("change", "param"), [
-    ({"messages": "Hi"}, "messages"),
-    ({"messages": []}, "messages"),
-    ({"messages": ["Hi"]}, "messages[0]"),
-    ({"model": 3}, "model"),
-    ({"stream": "yes"}, "stream"),
-    ({"max_tokens": -1}, "max_tokens"),
-    ({"max_tokens": "10"}, "max_tokens"),
-    ({"max_tokens": True}, "max_tokens"),
-    ({"max_tokens": 1.5}, "max_tokens"),
-    ({"temperature": "hot"}, "temperature"),
-    ({"temperature": -0.5}, "temperature"),
-    ({"stop": 5}, "stop"),
-    ({"tools": {"type": "function"}}, "tools"),
-    ({"stream_options": True}, "stream_options"),
-    ({"messages": [{"content": "Hi"}]}, "messages[0].role"),
-    ({"messages": [{"role": "wizard", "content": "Hi"}]}, "messages[0].role"),
-    ({"messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
-    ({"messages": [{"role": "user"}]}, "messages[0].content"),
-    ({"messages": [{"role": "user", "content": ["Hi"]}]}, "messages[0].content[0]"),
-    ({"messages": [{"role": "assistant", "content": "x", "tool_calls": {}}]}, "messages[0].tool_calls"),
-])
+@pytest.mark.parametrize(
+    ("change", "param"),
+    [
+        ({"messages": "Hi"}, "messages"),
+        ({"messages": []}, "messages"),
+        ({"messages": ["Hi"]}, "messages[0]"),
+        ({"model": 3}, "model"),
+        ({"stream": "yes"}, "stream"),
+        ({"max_tokens": -1}, "max_tokens"),
+        ({"max_tokens": "10"}, "max_tokens"),
+        ({"max_tokens": True}, "max_tokens"),
+        ({"max_tokens": 1.5}, "max_tokens"),
+        ({"temperature": "hot"}, "temperature"),
+        ({"temperature": -0.5}, "temperature"),
+        ({"stop": 5}, "stop"),
+        ({"tools": {"type": "function"}}, "tools"),
+        ({"stream_options": True}, "stream_options"),
+        ({"messages": [{"content": "Hi"}]}, "messages[0].role"),
+        ({"messages": [{"role": "wizard", "content": "Hi"}]}, "messages[0].role"),
+        ({"messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
+        ({"messages": [{"role": "user"}]}, "messages[0].content"),
+        ({"messages": [{"role": "user", "content": ["Hi"]}]}, "messages[0].content[0]"),
+        ({"messages": [{"role": "assistant", "content": "x", "tool_calls": {}}]}, "messages[0].tool_calls"),
+    ],
+)
 def test_wrong_types_get_400_naming_the_param(client, auth, fake_mistral, small, change, param):
     error = error_of(post(client, auth, {**OK, **change}), 400)
 
@@ -199,8 +206,20 @@ def test_get_on_chat_completions_gets_405(client, auth, small):
 
 @pytest.mark.parametrize("status", [400, 422])
 def test_upstream_client_error_keeps_status_and_message(client, auth, fake_mistral, small, status):
-    body = error_body([{"type": "extra_forbidden", "loc": ["body", "frobnicate"],
-                        "msg": "Extra inputs are not permitted", "input": 1}]) if status == 422 else None
+    body = (
+        error_body(
+            [
+                {
+                    "type": "extra_forbidden",
+                    "loc": ["body", "frobnicate"],
+                    "msg": "Extra inputs are not permitted",
+                    "input": 1,
+                }
+            ]
+        )
+        if status == 422
+        else None
+    )
     fake_mistral.fail(status, body)
 
     error = error_of(post(client, auth, OK), status)
@@ -220,11 +239,14 @@ def test_mistrals_own_refusal_reaches_the_caller(client, auth, fake_mistral, sma
     still_healthy(client, auth, fake_mistral)
 
 
-@pytest.mark.parametrize(("path", "endpoint", "body"), [
-    ("/v1/embeddings", "embeddings", {"model": "small", "input": "x"}),
-    ("/v1/fim/completions", "fim", {"model": "small", "prompt": "def f():"}),
-    ("/v1/completions", "chat", {"model": "small", "prompt": "Say hi"}),
-])
+@pytest.mark.parametrize(
+    ("path", "endpoint", "body"),
+    [
+        ("/v1/embeddings", "embeddings", {"model": "small", "input": "x"}),
+        ("/v1/fim/completions", "fim", {"model": "small", "prompt": "def f():"}),
+        ("/v1/completions", "chat", {"model": "small", "prompt": "Say hi"}),
+    ],
+)
 def test_upstream_errors_map_the_same_on_every_endpoint(client, auth, fake_mistral, small, path, endpoint, body):
     fake_mistral.fail(429, headers={"Retry-After": "3"}, endpoint=endpoint)
 
@@ -311,8 +333,12 @@ def test_upstream_timeout_before_a_stream_starts_gets_504(client, auth, fake_mis
 
 
 def test_unreachable_provider_gets_502(client, auth, db):
-    Deployment.objects.create(model_name="small", litellm_model="mistral/mistral-small-latest",
-                              api_base=f"http://127.0.0.1:{closed_port()}/v1", api_key="k")
+    Deployment.objects.create(
+        model_name="small",
+        litellm_model="mistral/mistral-small-latest",
+        api_base=f"http://127.0.0.1:{closed_port()}/v1",
+        api_key="k",
+    )
 
     error = error_of(post(client, auth, OK), 502)
 
@@ -347,8 +373,7 @@ def test_cut_json_answer_gets_502(client, auth, fake_mistral, small):
 # --- deployments that cannot be called --------------------------------------------------------------
 
 
-def test_unset_environment_key_gets_500_naming_the_variable(client, auth, fake_mistral, deployment_for,
-                                                            monkeypatch):
+def test_unset_environment_key_gets_500_naming_the_variable(client, auth, fake_mistral, deployment_for, monkeypatch):
     monkeypatch.delenv("TOLLGATE_TEST_UNSET_KEY", raising=False)
     deployment_for(fake_mistral, alias="small", api_key="os.environ/TOLLGATE_TEST_UNSET_KEY")
 
@@ -389,8 +414,9 @@ def test_unsupported_provider_still_listed_and_others_unaffected(client, auth, f
 
 
 def test_embeddings_input_of_the_wrong_type_gets_400(client, auth, fake_mistral, small):
-    r = client.post("/v1/embeddings", data=json.dumps({"model": "small", "input": 5}),
-                    content_type="application/json", **auth)
+    r = client.post(
+        "/v1/embeddings", data=json.dumps({"model": "small", "input": 5}), content_type="application/json", **auth
+    )
 
     assert error_of(r, 400)["param"] == "input"
 
@@ -405,7 +431,10 @@ def test_provider_stalling_mid_stream_ends_with_a_timeout_event(client, auth, fa
     assert b"[DONE]" not in raw
     last = json.loads(raw.rstrip(b"\n").rsplit(b"\n\n", 1)[-1].removeprefix(b"data: "))
     assert (last["error"]["code"], last["error"]["status"], last["error"]["type"]) == (
-        "upstream_timeout", 504, "timeout_error")
+        "upstream_timeout",
+        504,
+        "timeout_error",
+    )
 
 
 def test_a_cut_stream_is_settled_once_as_failed(client, auth, fake_mistral, small, caplog):

@@ -10,9 +10,14 @@ from proxy import shapes
 from proxy.providers.base import Usage
 from proxy.providers.mistral import prompt_as_chat, to_mistral_chat, to_mistral_fim
 
-WEATHER_TOOL = {"type": "function", "function": {
-    "name": "get_weather", "description": "Current weather",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
 
 
 def openai_body(**extra):
@@ -23,13 +28,21 @@ def openai_body(**extra):
 
 
 def test_openai_only_request_fields_are_stripped():
-    body = openai_body(stream=True, stream_options={"include_usage": True}, user="u-1", logit_bias={"50256": -100},
-                       logprobs=True, top_logprobs=2, store=True, service_tier="auto", modalities=["text"])
+    body = openai_body(
+        stream=True,
+        stream_options={"include_usage": True},
+        user="u-1",
+        logit_bias={"50256": -100},
+        logprobs=True,
+        top_logprobs=2,
+        store=True,
+        service_tier="auto",
+        modalities=["text"],
+    )
 
     payload = to_mistral_chat(body, "mistral-small-latest")
 
-    assert payload == {"model": "mistral-small-latest", "messages": [{"role": "user", "content": "Hi"}],
-                       "stream": True}
+    assert payload == {"model": "mistral-small-latest", "messages": [{"role": "user", "content": "Hi"}], "stream": True}
 
 
 def test_the_provider_model_replaces_the_alias():
@@ -43,8 +56,10 @@ def test_null_fields_are_left_out():
 
 
 def test_the_callers_body_is_not_modified():
-    body = openai_body(seed=1, messages=[{"role": "developer", "content": "Be brief."},
-                                         {"role": "user", "content": "Hi", "name": "ann"}])
+    body = openai_body(
+        seed=1,
+        messages=[{"role": "developer", "content": "Be brief."}, {"role": "user", "content": "Hi", "name": "ann"}],
+    )
     before = repr(body)
 
     to_mistral_chat(body, "m")
@@ -53,49 +68,64 @@ def test_the_callers_body_is_not_modified():
 
 
 def test_tool_call_index_is_stripped_from_assistant_messages():
-    call = {"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather",
-                                                                          "arguments": '{"city": "Paris"}'}}
-    messages = [{"role": "user", "content": "Weather?"},
-                {"role": "assistant", "content": None, "tool_calls": [call]},
-                {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "sunny"}]
+    call = {
+        "index": 0,
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'},
+    }
+    messages = [
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "name": "get_weather", "content": "sunny"},
+    ]
 
     payload = to_mistral_chat(openai_body(messages=messages, tools=[WEATHER_TOOL]), "m")
 
-    assert payload["messages"][1] == {"role": "assistant", "content": "",
-                                      "tool_calls": [{"id": "call_1", "type": "function",
-                                                      "function": call["function"]}]}
+    assert payload["messages"][1] == {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [{"id": "call_1", "type": "function", "function": call["function"]}],
+    }
     assert payload["messages"][2] == messages[2]
     assert payload["tools"] == [WEATHER_TOOL]
 
 
 def test_openai_only_message_fields_are_stripped():
-    messages = [{"role": "system", "content": "Be brief.", "name": "setup"},
-                {"role": "user", "content": "Hi", "name": "ann"},
-                {"role": "assistant", "content": "Hello", "refusal": None, "annotations": [], "audio": None,
-                 "tool_calls": []},
-                {"role": "user", "content": [{"type": "text", "text": "More"}]}]
+    messages = [
+        {"role": "system", "content": "Be brief.", "name": "setup"},
+        {"role": "user", "content": "Hi", "name": "ann"},
+        {"role": "assistant", "content": "Hello", "refusal": None, "annotations": [], "audio": None, "tool_calls": []},
+        {"role": "user", "content": [{"type": "text", "text": "More"}]},
+    ]
 
     payload = to_mistral_chat(openai_body(messages=messages), "m")
 
-    assert payload["messages"] == [{"role": "system", "content": "Be brief."},
-                                   {"role": "user", "content": "Hi"},
-                                   {"role": "assistant", "content": "Hello"},
-                                   {"role": "user", "content": [{"type": "text", "text": "More"}]}]
+    assert payload["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello"},
+        {"role": "user", "content": [{"type": "text", "text": "More"}]},
+    ]
 
 
 def test_assistant_null_content_becomes_an_empty_string():
-    messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": None},
-                {"role": "user", "content": "Again"}]
+    messages = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": None},
+        {"role": "user", "content": "Again"},
+    ]
 
-    assert to_mistral_chat(openai_body(messages=messages), "m")["messages"][1] == {"role": "assistant",
-                                                                                  "content": ""}
+    assert to_mistral_chat(openai_body(messages=messages), "m")["messages"][1] == {"role": "assistant", "content": ""}
 
 
 def test_developer_role_becomes_system():
     messages = [{"role": "developer", "content": "Answer in French."}, {"role": "user", "content": "Hi"}]
 
     assert to_mistral_chat(openai_body(messages=messages), "m")["messages"][0] == {
-        "role": "system", "content": "Answer in French."}
+        "role": "system",
+        "content": "Answer in French.",
+    }
 
 
 # --- to_mistral_chat: OpenAI names with a Mistral twin are renamed --------------------------------
@@ -134,44 +164,89 @@ def test_mistral_only_fields_are_kept():
     payload = to_mistral_chat(body, "m")
 
     assert (payload["safe_prompt"], payload["random_seed"], payload["prompt_mode"], payload["min_tokens"]) == (
-        True, 7, "reasoning", 3)
+        True,
+        7,
+        "reasoning",
+        3,
+    )
     assert payload["messages"][1] == {"role": "assistant", "content": "Roses", "prefix": True}
 
 
 def test_shared_sampling_fields_pass_unchanged():
-    body = openai_body(temperature=0.2, top_p=0.9, max_tokens=10, stop=["\n"], n=1, presence_penalty=0.1,
-                       frequency_penalty=0.2, response_format={"type": "json_object"}, parallel_tool_calls=False)
+    body = openai_body(
+        temperature=0.2,
+        top_p=0.9,
+        max_tokens=10,
+        stop=["\n"],
+        n=1,
+        presence_penalty=0.1,
+        frequency_penalty=0.2,
+        response_format={"type": "json_object"},
+        parallel_tool_calls=False,
+    )
 
     payload = to_mistral_chat(body, "m")
 
     assert {k: payload[k] for k in body if k not in ("model", "messages")} == {
-        k: v for k, v in body.items() if k not in ("model", "messages")}
+        k: v for k, v in body.items() if k not in ("model", "messages")
+    }
 
 
 def test_fim_payload_keeps_prompt_and_suffix_only():
-    body = {"model": "code", "prompt": "def add(a, b):", "suffix": "\n", "stream": False, "user": "u",
-            "stream_options": {"include_usage": True}, "seed": 3, "echo": False}
+    body = {
+        "model": "code",
+        "prompt": "def add(a, b):",
+        "suffix": "\n",
+        "stream": False,
+        "user": "u",
+        "stream_options": {"include_usage": True},
+        "seed": 3,
+        "echo": False,
+    }
 
-    assert to_mistral_fim(body, "codestral-latest") == {"model": "codestral-latest", "prompt": "def add(a, b):",
-                                                        "suffix": "\n", "stream": False, "random_seed": 3}
+    assert to_mistral_fim(body, "codestral-latest") == {
+        "model": "codestral-latest",
+        "prompt": "def add(a, b):",
+        "suffix": "\n",
+        "stream": False,
+        "random_seed": 3,
+    }
 
 
 def test_a_text_prompt_becomes_one_user_message():
-    body = {"model": "small", "prompt": ["Say hi"], "suffix": "x", "echo": False, "best_of": 1,
-            "logprobs": None, "max_tokens": 5}
+    body = {
+        "model": "small",
+        "prompt": ["Say hi"],
+        "suffix": "x",
+        "echo": False,
+        "best_of": 1,
+        "logprobs": None,
+        "max_tokens": 5,
+    }
 
-    assert prompt_as_chat(body) == {"model": "small", "max_tokens": 5,
-                                    "messages": [{"role": "user", "content": "Say hi"}]}
+    assert prompt_as_chat(body) == {
+        "model": "small",
+        "max_tokens": 5,
+        "messages": [{"role": "user", "content": "Say hi"}],
+    }
 
 
 # --- shapes: what every SDK can parse ---------------------------------------------------------------
 
 
 def test_chat_completion_gets_string_content_and_an_object():
-    answer = {"id": "x", "created": 1, "model": "m",
-              "choices": [{"index": 0, "message": {"role": "assistant", "content": None,
-                                                   "tool_calls": [{"id": "c", "type": "function"}]},
-                           "finish_reason": "tool_calls"}]}
+    answer = {
+        "id": "x",
+        "created": 1,
+        "model": "m",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": None, "tool_calls": [{"id": "c", "type": "function"}]},
+                "finish_reason": "tool_calls",
+            }
+        ],
+    }
 
     shaped = shapes.chat_completion(answer)
 
@@ -191,8 +266,12 @@ def test_chat_completion_maps_model_length_to_length():
 
 
 def test_chat_chunk_maps_finish_reason_and_keeps_open_ones_null():
-    chunk = {"choices": [{"index": 0, "delta": {"content": "a"}, "finish_reason": None},
-                         {"index": 1, "delta": {}, "finish_reason": "model_length"}]}
+    chunk = {
+        "choices": [
+            {"index": 0, "delta": {"content": "a"}, "finish_reason": None},
+            {"index": 1, "delta": {}, "finish_reason": "model_length"},
+        ]
+    }
 
     shaped = shapes.chat_chunk(chunk)
 
@@ -203,8 +282,14 @@ def test_chat_chunk_maps_finish_reason_and_keeps_open_ones_null():
 def test_usage_chunk_has_no_choices():
     chunk = shapes.usage_chunk(chunk_id="c1", created=5, model="small", usage=Usage(3, 4))
 
-    assert chunk == {"id": "c1", "object": "chat.completion.chunk", "created": 5, "model": "small", "choices": [],
-                     "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}}
+    assert chunk == {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 5,
+        "model": "small",
+        "choices": [],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7},
+    }
 
 
 def test_embeddings_get_an_id_and_completion_tokens():
@@ -220,7 +305,10 @@ def test_embeddings_get_an_id_and_completion_tokens():
 
 def test_embeddings_without_usage_get_zeroes():
     assert shapes.embeddings({"data": []}, encoding_format="float")["usage"] == {
-        "prompt_tokens": 0, "total_tokens": 0, "completion_tokens": 0}
+        "prompt_tokens": 0,
+        "total_tokens": 0,
+        "completion_tokens": 0,
+    }
 
 
 def test_base64_embeddings_decode_to_the_same_float32_values():
@@ -235,47 +323,71 @@ def test_base64_embeddings_decode_to_the_same_float32_values():
 
 
 def test_chat_answer_reshaped_as_text_completion():
-    chat = {"id": "c1", "created": 9, "model": "code",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "return a + b"},
-                         "finish_reason": "model_length"}],
-            "usage": {"prompt_tokens": 4, "completion_tokens": 5, "total_tokens": 9}}
+    chat = {
+        "id": "c1",
+        "created": 9,
+        "model": "code",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "return a + b"}, "finish_reason": "model_length"}
+        ],
+        "usage": {"prompt_tokens": 4, "completion_tokens": 5, "total_tokens": 9},
+    }
 
     assert shapes.chat_to_text_completion(chat) == {
-        "id": "c1", "object": "text_completion", "created": 9, "model": "code",
+        "id": "c1",
+        "object": "text_completion",
+        "created": 9,
+        "model": "code",
         "choices": [{"index": 0, "text": "return a + b", "logprobs": None, "finish_reason": "length"}],
-        "usage": chat["usage"]}
+        "usage": chat["usage"],
+    }
 
 
 def test_chat_chunk_reshaped_as_text_chunk():
-    chunk = {"id": "c1", "created": 9, "model": "code",
-             "choices": [{"index": 0, "delta": {"content": "ret"}, "finish_reason": None}]}
-    last = {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}}
+    chunk = {
+        "id": "c1",
+        "created": 9,
+        "model": "code",
+        "choices": [{"index": 0, "delta": {"content": "ret"}, "finish_reason": None}],
+    }
+    last = {
+        **chunk,
+        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
+    }
 
     assert shapes.chat_chunk_to_text_chunk(chunk) == {
-        "id": "c1", "object": "text_completion", "created": 9, "model": "code",
-        "choices": [{"index": 0, "text": "ret", "logprobs": None, "finish_reason": None}]}
+        "id": "c1",
+        "object": "text_completion",
+        "created": 9,
+        "model": "code",
+        "choices": [{"index": 0, "text": "ret", "logprobs": None, "finish_reason": None}],
+    }
     shaped_last = shapes.chat_chunk_to_text_chunk(last)
     assert shaped_last["choices"][0]["text"] == ""
     assert shaped_last["usage"] == last["usage"]
 
 
 def test_text_completion_reshaped_as_chat():
-    text = {"id": "t1", "created": 9, "model": "code",
-            "choices": [{"index": 0, "text": "return a + b", "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 4, "completion_tokens": 5, "total_tokens": 9}}
+    text = {
+        "id": "t1",
+        "created": 9,
+        "model": "code",
+        "choices": [{"index": 0, "text": "return a + b", "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 4, "completion_tokens": 5, "total_tokens": 9},
+    }
 
     chat = shapes.text_completion_to_chat(text)
 
     assert chat["object"] == "chat.completion"
-    assert chat["choices"] == [{"index": 0, "message": {"role": "assistant", "content": "return a + b"},
-                                "finish_reason": "stop"}]
+    assert chat["choices"] == [
+        {"index": 0, "message": {"role": "assistant", "content": "return a + b"}, "finish_reason": "stop"}
+    ]
     assert chat["usage"] == text["usage"]
 
 
 def test_text_chunk_reshaped_as_chat_chunk():
-    chunk = {"id": "t1", "created": 9, "model": "code",
-             "choices": [{"index": 0, "text": "ret", "finish_reason": None}]}
+    chunk = {"id": "t1", "created": 9, "model": "code", "choices": [{"index": 0, "text": "ret", "finish_reason": None}]}
 
     shaped = shapes.text_chunk_to_chat_chunk(chunk)
 
@@ -285,17 +397,28 @@ def test_text_chunk_reshaped_as_chat_chunk():
 
 
 def test_text_and_chat_reshaping_round_trip():
-    chat = shapes.chat_completion({"id": "c1", "created": 9, "model": "m",
-                                   "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"},
-                                                "finish_reason": "stop"}],
-                                   "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+    chat = shapes.chat_completion(
+        {
+            "id": "c1",
+            "created": 9,
+            "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        }
+    )
 
     assert shapes.text_completion_to_chat(shapes.chat_to_text_completion(chat)) == chat
 
 
 def test_mistral_names_win_over_their_openai_twins():
-    body = {"model": "a", "messages": [{"role": "user", "content": "x"}], "seed": 1, "random_seed": 2,
-            "max_completion_tokens": 5, "max_tokens": 9}
+    body = {
+        "model": "a",
+        "messages": [{"role": "user", "content": "x"}],
+        "seed": 1,
+        "random_seed": 2,
+        "max_completion_tokens": 5,
+        "max_tokens": 9,
+    }
 
     payload = to_mistral_chat(body, "m")
 

@@ -61,8 +61,13 @@ def test_chat_passes_through_with_the_provider_model_and_the_bearer_key(client, 
     sent = fake_openai.last_request
     assert (sent.method, sent.path) == ("POST", "/v1/chat/completions")
     assert sent.headers["authorization"] == f"Bearer {FakeOpenAI.API_KEY}"
-    assert sent.json == {"model": "gpt-4o-mini", "messages": HI, "seed": 7, "user": "customer-1",
-                         "temperature": 0.2}  # OpenAI's own fields travel unrenamed
+    assert sent.json == {
+        "model": "gpt-4o-mini",
+        "messages": HI,
+        "seed": 7,
+        "user": "customer-1",
+        "temperature": 0.2,
+    }  # OpenAI's own fields travel unrenamed
 
 
 def test_tool_call_answer_has_string_content(client, auth, fake_openai, gpt):
@@ -78,8 +83,9 @@ def test_tool_call_answer_has_string_content(client, auth, fake_openai, gpt):
 # --- streams --------------------------------------------------------------------------------------
 
 
-def test_stream_asks_the_provider_for_usage_but_a_caller_who_did_not_ask_gets_none(client, auth, fake_openai, gpt,
-                                                                                   caplog):
+def test_stream_asks_the_provider_for_usage_but_a_caller_who_did_not_ask_gets_none(
+    client, auth, fake_openai, gpt, caplog
+):
     caplog.set_level(logging.INFO, logger="tollgate.usage")
     fake_openai.reply_stream(["Hel", "lo"], prompt_tokens=12, completion_tokens=2)
 
@@ -101,8 +107,7 @@ def test_stream_asks_the_provider_for_usage_but_a_caller_who_did_not_ask_gets_no
 def test_stream_with_include_usage_ends_with_exactly_one_usage_chunk(client, auth, fake_openai, gpt):
     fake_openai.reply_stream(["Hel", "lo"], prompt_tokens=12, completion_tokens=2)
 
-    r = post(client, auth, {"model": "gpt", "messages": HI, "stream": True,
-                            "stream_options": {"include_usage": True}})
+    r = post(client, auth, {"model": "gpt", "messages": HI, "stream": True, "stream_options": {"include_usage": True}})
 
     payloads = events(r)
     assert payloads[-1] == "[DONE]"
@@ -152,8 +157,9 @@ def test_a_providers_mid_stream_error_event_reaches_the_caller(client, auth, fak
 def test_completions_pass_through_to_the_providers_completions(client, auth, fake_openai, gpt):
     fake_openai.reply("Paris.", endpoint="completions", prompt_tokens=4, completion_tokens=1)
 
-    r = post(client, auth, {"model": "gpt", "prompt": "The capital of France is", "max_tokens": 5},
-             path="/v1/completions")
+    r = post(
+        client, auth, {"model": "gpt", "prompt": "The capital of France is", "max_tokens": 5}, path="/v1/completions"
+    )
 
     assert r.status_code == 200
     body = r.json()
@@ -169,8 +175,17 @@ def test_completions_pass_through_to_the_providers_completions(client, auth, fak
 def test_streamed_completions_pass_through(client, auth, fake_openai, gpt, include_usage):
     fake_openai.reply_stream(["Par", "is."], endpoint="completions", prompt_tokens=12, completion_tokens=2)
 
-    r = post(client, auth, {"model": "gpt", "prompt": "The capital of France is", "stream": True,
-                            "stream_options": {"include_usage": include_usage}}, path="/v1/completions")
+    r = post(
+        client,
+        auth,
+        {
+            "model": "gpt",
+            "prompt": "The capital of France is",
+            "stream": True,
+            "stream_options": {"include_usage": include_usage},
+        },
+        path="/v1/completions",
+    )
 
     payloads = events(r)
     assert payloads[-1] == "[DONE]"
@@ -187,8 +202,12 @@ def test_streamed_completions_pass_through(client, auth, fake_openai, gpt, inclu
 
 
 def test_fim_goes_to_completions_with_prompt_and_suffix_and_is_answered_chat_shaped(client, auth, fake_openai, gpt):
-    r = post(client, auth, {"model": "gpt", "prompt": "def add(a, b):", "suffix": "\n\nprint(add(1, 2))",
-                            "max_tokens": 20}, path="/v1/fim/completions")
+    r = post(
+        client,
+        auth,
+        {"model": "gpt", "prompt": "def add(a, b):", "suffix": "\n\nprint(add(1, 2))", "max_tokens": 20},
+        path="/v1/fim/completions",
+    )
 
     assert r.status_code == 200
     body = r.json()
@@ -198,13 +217,22 @@ def test_fim_goes_to_completions_with_prompt_and_suffix_and_is_answered_chat_sha
     sent = fake_openai.last_request
     assert sent.path == "/v1/completions"
     assert (sent.json["model"], sent.json["prompt"], sent.json["suffix"]) == (
-        "gpt-4o-mini", "def add(a, b):", "\n\nprint(add(1, 2))")
+        "gpt-4o-mini",
+        "def add(a, b):",
+        "\n\nprint(add(1, 2))",
+    )
     assert "stream" not in sent.json
 
 
 def test_streamed_fim_is_answered_with_chat_chunks(client, auth, fake_openai, gpt):
-    payloads = events(post(client, auth, {"model": "gpt", "prompt": "def add(a, b):", "suffix": "\n", "stream": True},
-                           path="/v1/fim/completions"))
+    payloads = events(
+        post(
+            client,
+            auth,
+            {"model": "gpt", "prompt": "def add(a, b):", "suffix": "\n", "stream": True},
+            path="/v1/fim/completions",
+        )
+    )
 
     assert payloads[-1] == "[DONE]"
     chunks = payloads[:-1]
@@ -217,10 +245,15 @@ def test_streamed_fim_is_answered_with_chat_chunks(client, auth, fake_openai, gp
 
 
 @pytest.mark.parametrize("encoding_format", ["float", "base64"])
-def test_embeddings_are_forwarded_as_asked_and_get_id_and_completion_tokens(client, auth, fake_openai, gpt,
-                                                                            encoding_format):
-    r = post(client, auth, {"model": "gpt", "input": ["one", "two"], "encoding_format": encoding_format},
-             path="/v1/embeddings")
+def test_embeddings_are_forwarded_as_asked_and_get_id_and_completion_tokens(
+    client, auth, fake_openai, gpt, encoding_format
+):
+    r = post(
+        client,
+        auth,
+        {"model": "gpt", "input": ["one", "two"], "encoding_format": encoding_format},
+        path="/v1/embeddings",
+    )
 
     assert r.status_code == 200
     body = r.json()
@@ -270,8 +303,17 @@ def test_upstream_401_is_a_502_upstream_auth_error(client, auth, fake_openai, de
 
 
 def test_upstream_400_is_a_400_with_the_providers_message(client, auth, fake_openai, gpt):
-    fake_openai.fail(400, {"error": {"message": "Unrecognized request argument supplied: top_k",
-                                     "type": "invalid_request_error", "param": None, "code": None}})
+    fake_openai.fail(
+        400,
+        {
+            "error": {
+                "message": "Unrecognized request argument supplied: top_k",
+                "type": "invalid_request_error",
+                "param": None,
+                "code": None,
+            }
+        },
+    )
 
     r = post(client, auth, {"model": "gpt", "messages": HI, "stream": True})  # raised before the stream starts
 

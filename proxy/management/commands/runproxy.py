@@ -20,7 +20,10 @@ from proxy.models import Deployment
 
 
 def router_first_alias() -> str:
-    return Deployment.objects.filter(enabled=True).order_by("model_name").values_list("model_name", flat=True).first() or ""
+    return (
+        Deployment.objects.filter(enabled=True).order_by("model_name").values_list("model_name", flat=True).first()
+        or ""
+    )
 
 
 class Command(BaseCommand):
@@ -28,12 +31,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--config", help="Path to litellm_config.yaml")
-        parser.add_argument("--host", default="0.0.0.0")
+        parser.add_argument("--host", default="0.0.0.0")  # noqa: S104 — a gateway serves the network
         parser.add_argument("--port", type=int, default=4000)
         parser.add_argument("--workers", type=int, default=int(os.environ.get("TOLLGATE_WORKERS", "2")))
         parser.add_argument("--no-migrate", action="store_true", help="Skip applying migrations.")
         parser.add_argument(
-            "--quickstart", action="store_true",
+            "--quickstart",
+            action="store_true",
             help="Print the master key in the start-up banner (only for the example config of `make run`).",
         )
 
@@ -45,9 +49,12 @@ class Command(BaseCommand):
             config = load_file(options["config"], self.stdout, self.stderr, self.style)
             master_key = master_key or config.master_key
         if not master_key:
-            self.stderr.write(self.style.WARNING(
-                "No master key: set general_settings.master_key or TOLLGATE_MASTER_KEY. "
-                "Until then every API request is refused with 401."))
+            self.stderr.write(
+                self.style.WARNING(
+                    "No master key: set general_settings.master_key or TOLLGATE_MASTER_KEY. "
+                    "Until then every API request is refused with 401."
+                )
+            )
         admin_user = self._ensure_admin(master_key)
         self._banner(options, master_key, admin_user)
         self._serve(options)
@@ -68,7 +75,7 @@ class Command(BaseCommand):
         return username
 
     def _banner(self, options: dict, master_key: str, admin_user: str) -> None:
-        host = "localhost" if options["host"] in ("0.0.0.0", "::") else options["host"]
+        host = "localhost" if options["host"] in ("0.0.0.0", "::") else options["host"]  # noqa: S104
         url = f"http://{host}:{options['port']}"
         key = master_key if options["quickstart"] and master_key else "$TOLLGATE_MASTER_KEY"
         model = router_first_alias() or "MODEL"
@@ -81,8 +88,8 @@ class Command(BaseCommand):
             + (f", password {password}" if admin_user else ""),
             "  Try it:",
             f"    curl {url}/v1/chat/completions -H 'Authorization: Bearer {key}' \\",
-            f"      -H 'Content-Type: application/json' -d '{{\"model\": \"{model}\", "
-            f"\"messages\": [{{\"role\": \"user\", \"content\": \"Hello\"}}]}}'",
+            f'      -H \'Content-Type: application/json\' -d \'{{"model": "{model}", '
+            f'"messages": [{{"role": "user", "content": "Hello"}}]}}\'',
             "",
         ]
         self.stdout.write("\n".join(lines))
@@ -92,9 +99,18 @@ class Command(BaseCommand):
         if gunicorn is None:
             raise SystemExit("gunicorn is not installed in this environment")
         config = Path(settings.BASE_DIR) / "config" / "gunicorn.py"
-        argv = [gunicorn, "--config", str(config), "--pythonpath", str(settings.BASE_DIR), "--bind", f"{options['host']}:{options['port']}",
-                "--workers", str(options["workers"])]
+        argv = [
+            gunicorn,
+            "--config",
+            str(config),
+            "--pythonpath",
+            str(settings.BASE_DIR),
+            "--bind",
+            f"{options['host']}:{options['port']}",
+            "--workers",
+            str(options["workers"]),
+        ]
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
         self.stdout.write(f"Serving on http://{options['host']}:{options['port']} with {options['workers']} workers.")
         sys.stdout.flush()
-        os.execv(gunicorn, argv)
+        os.execv(gunicorn, argv)  # noqa: S606 — replace this process; no shell involved
