@@ -40,8 +40,9 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check config proxy tenants billing tests benchmarks manage.py
+	$(BIN)/ruff format --check config proxy tenants billing tests manage.py
+	$(BIN)/mypy config proxy tenants billing
 
 format: $(INSTALLED)
 	$(BIN)/ruff format .

@@ -17,20 +17,24 @@ class SecretInput(forms.PasswordInput):
         super().__init__(render_value=False, attrs={"autocomplete": "new-password", "size": 60})
 
 
-# Declared on the class, not added in __init__: the admin's fieldsets may only name declared fields.
-_CredentialFields = type(
-    "_CredentialFields",
-    (forms.Form,),
-    {
-        name: forms.CharField(
-            required=False, widget=SecretInput(), label=name, help_text="Write-only; empty keeps the current value."
-        )
-        for name in CREDENTIAL_FIELDS
-    },
-)
+def write_only(label: str = "") -> forms.CharField:
+    return forms.CharField(
+        required=False,
+        widget=SecretInput(),
+        label=label or None,
+        help_text="Write-only; empty keeps the current value.",
+    )
 
 
-class DeploymentForm(_CredentialFields, forms.ModelForm):
+class DeploymentForm(forms.ModelForm):
+    # Declared on the class (the admin's fieldsets may only name declared fields), one per
+    # configfile.SECRET_PARAMS entry besides api_key.
+    aws_access_key_id = write_only("aws_access_key_id")
+    aws_secret_access_key = write_only("aws_secret_access_key")
+    aws_session_token = write_only("aws_session_token")
+    azure_ad_token = write_only("azure_ad_token")
+    client_secret = write_only("client_secret")
+    vertex_credentials = write_only("vertex_credentials")
     api_key = forms.CharField(
         required=False,
         widget=SecretInput(),
@@ -118,7 +122,7 @@ class DeploymentAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        ("Provider credentials", {"classes": ["collapse"], "fields": CREDENTIAL_FIELDS}),
+        ("Provider credentials", {"classes": ["collapse"], "fields": list(CREDENTIAL_FIELDS)}),
         (
             "Routing and limits",
             {"fields": ["rpm", "tpm", "weight", "order", "timeout", "stream_timeout", "max_retries"]},

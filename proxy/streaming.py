@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import orjson
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 
 from billing import ledger
 from proxy import errors, shapes
@@ -67,7 +68,7 @@ class Call:
             )
         )
 
-    def headers(self, response: HttpResponse) -> None:
+    def headers(self, response: HttpResponseBase) -> None:
         response["x-tollgate-deployment"] = str(self.deployment.pk)
 
 
