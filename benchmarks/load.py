@@ -81,9 +81,7 @@ def run_wrk(url: str, script: Path, connections: int, duration: float, timeout_s
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + timeout_s + 30)
     match = re.search(r"^WRKJSON (\{.*\})$", proc.stdout, re.M)
     if not match:
-        raise RuntimeError(
-            f"wrk gave no result (rc={proc.returncode}): {proc.stdout[-500:]} {proc.stderr[-500:]}"
-        )
+        raise RuntimeError(f"wrk gave no result (rc={proc.returncode}): {proc.stdout[-500:]} {proc.stderr[-500:]}")
     raw = json.loads(match.group(1))
     seconds = raw["duration_us"] / 1e6
     errors = {k: raw[k] for k in ("connect", "read", "write", "status", "timeout") if raw[k]}
@@ -216,7 +214,7 @@ async def one_stream(port: int, master_key: str, timeout: float, counter: dict |
     return res
 
 
-async def _stream_pool(port, key, concurrency, total, timeout, ramp_s, counter) -> list[StreamResult]:
+async def _stream_pool(port, key, concurrency, total, timeout, ramp_s, pause_s, counter) -> list[StreamResult]:
     results: list[StreamResult] = []
     remaining = [total]
 
@@ -226,6 +224,8 @@ async def _stream_pool(port, key, concurrency, total, timeout, ramp_s, counter) 
         while remaining[0] > 0:
             remaining[0] -= 1
             results.append(await one_stream(port, key, timeout, counter))
+            if pause_s and remaining[0] > 0:
+                await asyncio.sleep(pause_s)
 
     await asyncio.gather(*(worker(i) for i in range(concurrency)))
     return results
@@ -238,16 +238,18 @@ def run_streams(
     total: int,
     timeout: float,
     ramp_s: float = 0.0,
+    pause_s: float = 0.0,
     sampler=None,
     sample_every: float = 0.25,
 ) -> dict:
-    """``total`` streams through ``concurrency`` parallel clients; optional ``sampler()`` polled meanwhile."""
+    """``total`` streams through ``concurrency`` parallel clients, each pausing ``pause_s`` between
+    its streams; clients start spread over ``ramp_s``; optional ``sampler()`` polled meanwhile."""
     counter = {"open": 0, "max_open": 0}
     samples: list = []
 
     async def main() -> list[StreamResult]:
         task = asyncio.ensure_future(
-            _stream_pool(port, master_key, concurrency, total, timeout, ramp_s, counter)
+            _stream_pool(port, master_key, concurrency, total, timeout, ramp_s, pause_s, counter)
         )
         while not task.done():
             if sampler is not None:

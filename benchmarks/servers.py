@@ -102,6 +102,17 @@ def memory_bytes(pids: list[int]) -> dict[str, int]:
     return {"rss": rss, "pss": pss, "procs": len(pids)}
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes on the machine spent in user and system mode (from /proc/stat).
+
+    Compared with what our own processes used, it tells how busy everything else was.
+    Interrupt time is left out: loopback traffic is handled in softirq, charged to no process.
+    """
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system = fields[:3]
+    return (user + nice + system) / CLK_TCK
+
+
 def _die_with_parent() -> None:
     """Run in the child before exec: SIGTERM it if the runner dies (Linux only)."""
     with contextlib.suppress(Exception):
@@ -190,9 +201,7 @@ def base_env() -> dict[str, str]:
     """The runner's environment without anything that could send a target elsewhere."""
     drop = ("DATABASE_URL", "REDIS_URL", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
     env = {k: v for k, v in os.environ.items() if k.upper() not in drop and not k.startswith("TOLLGATE_")}
-    env.update(
-        {"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost", "PYTHONUNBUFFERED": "1"}
-    )
+    env.update({"NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost", "PYTHONUNBUFFERED": "1"})
     return env
 
 
@@ -216,8 +225,7 @@ def wait_ready(server: Server, probe: Callable[[], bool], timeout: float) -> flo
     while time.monotonic() - t0 < timeout:
         if not server.alive():
             raise RuntimeError(
-                f"{server.name} exited with code {server.proc.returncode} during start-up:\n"
-                f"{server.log_tail()}"
+                f"{server.name} exited with code {server.proc.returncode} during start-up:\n{server.log_tail()}"
             )
         try:
             if probe():
@@ -293,6 +301,8 @@ def start_tollgate(log_dir: Path, config: Path, master_key: str, workers: int, t
     env.update({"DATABASE_URL": f"sqlite:///{log_dir}/bench.db", "TOLLGATE_MASTER_KEY": master_key})
     cmd = [python_s, "manage.py", "runproxy", "--config", str(config), "--port", str(port)]
     cmd += ["--workers", str(workers)]
+    if '"--host"' in command.read_text():
+        cmd += ["--host", "127.0.0.1"]  # no need to listen beyond loopback
     server = start("tollgate", cmd, port, env, log_dir, PROJECT)
     ready = wait_ready(server, chat_probe(port, master_key), timeout)
     server.extra["startup_s"] = round(ready + wait_idle(server), 2)
@@ -311,15 +321,11 @@ def ensure_litellm(venv: Path, log_dir: Path, allow_install: bool, timeout: floa
         return exe
     if not allow_install:
         raise SkipTarget(f"{exe} missing and --no-install given")
-    print(
-        f"[litellm] installing litellm[proxy]=={LITELLM_VERSION} into {venv} (a few minutes) ...", flush=True
-    )
+    print(f"[litellm] installing litellm[proxy]=={LITELLM_VERSION} into {venv} (a few minutes) ...", flush=True)
     log = log_dir / "litellm-install.log"
     try:
         with open(log, "wb") as out:
-            subprocess.run(
-                [sys.executable, "-m", "venv", str(venv)], check=True, stdout=out, stderr=out, timeout=300
-            )
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, stdout=out, stderr=out, timeout=300)
             subprocess.run(
                 [str(pip), "install", "--disable-pip-version-check", f"litellm[proxy]=={LITELLM_VERSION}"],
                 check=True,
@@ -335,9 +341,7 @@ def ensure_litellm(venv: Path, log_dir: Path, allow_install: bool, timeout: floa
     return exe
 
 
-def start_litellm(
-    exe: Path, log_dir: Path, config: Path, master_key: str, workers: int, timeout: float
-) -> Server:
+def start_litellm(exe: Path, log_dir: Path, config: Path, master_key: str, workers: int, timeout: float) -> Server:
     port = free_port()
     env = base_env()
     env.update(
