@@ -4,12 +4,14 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 
+# The LLM API first: URLs are tried in order, and these are the hot ones. Browser pages must
+# live under config.wsgi.BROWSER_PREFIXES, which get sessions, CSRF and auth middleware.
 urlpatterns = [
+    path("v1/", include("proxy.urls")),
+    path("", include("proxy.urls")),
     path("admin/", admin.site.urls),
     path("openapi.json", SpectacularAPIView.as_view(), name="openapi"),
     path("docs", SpectacularRedocView.as_view(url_name="openapi"), name="docs"),
-    path("v1/", include("proxy.urls")),
-    path("", include("proxy.urls")),
 ]
 
 handler404 = "proxy.errors.not_found"

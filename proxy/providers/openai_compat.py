@@ -4,6 +4,7 @@ The request travels nearly as sent; the subclass hooks `chat_payload`, `embeddin
 and `fim_payload` are where a provider's dialect differs.
 """
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -77,11 +78,16 @@ class OpenAICompatibleAdapter(Adapter):
                 return found
         return self.default_api_base
 
+    @functools.cached_property
+    def _api_key(self) -> str:
+        """The stored api_key decrypted once per deployment load (a reference stays a reference)."""
+        return crypto.unseal(self.deployment.api_key)
+
     def headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if self.deployment.api_key:
             try:
-                headers["Authorization"] = "Bearer " + crypto.resolve(self.deployment.api_key, self.environment)
+                headers["Authorization"] = "Bearer " + crypto.resolve(self._api_key, self.environment)
             except crypto.SecretUnavailable as e:
                 raise ProviderMisconfigured(
                     f"model '{self.deployment.model_name}' cannot be called: its api_key is unavailable ({e})",
