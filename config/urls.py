@@ -7,6 +7,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 # The LLM API first: URLs are tried in order, and these are the hot ones. Browser pages must
 # live under config.wsgi.BROWSER_PREFIXES, which get sessions, CSRF and auth middleware.
 urlpatterns = [
+    path("", include("tenants.urls")),
+    path("", include("proxy.model_api")),
+    path("v1/", include("proxy.model_api")),
     path("v1/", include("proxy.urls")),
     path("", include("proxy.urls")),
     path("admin/", admin.site.urls),

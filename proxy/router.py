@@ -59,12 +59,19 @@ _table = Table()
 _lock = threading.Lock()
 
 
-def resolve(alias: str, caller: Caller | None = None) -> ModelGroup:
-    """Return the group serving `alias`; raise UnknownModel when nothing enabled serves it."""
+def resolve(asked: str, caller: Caller | None = None) -> ModelGroup:
+    """Return the group serving `asked` for this caller.
+
+    The caller's aliases map the name first; then ModelNotAllowed (403) when the key may not use
+    it, UnknownModel (404) when no enabled deployment serves it.
+    """
+    alias = caller.model_for(asked) if caller is not None else asked
+    if caller is not None:
+        caller.check_model(alias)
     group = table().groups.get(alias)
-    if group is None or (caller is not None and not caller.may_use(alias)):
+    if group is None:
         raise UnknownModel(
-            f"The model '{alias}' does not exist or you do not have access to it.",
+            f"The model '{asked}' does not exist. GET /v1/models lists the models you may use.",
             param="model",
             code="model_not_found",
         )

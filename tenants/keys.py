@@ -1,6 +1,26 @@
-"""Key material: digests and hints. Keys themselves are never stored or logged."""
+"""Virtual keys: make them, find them, revoke them. Keys themselves are never stored or logged.
+
+A key is `sk-` + 43 URL-safe random characters (32 bytes). Only its SHA-256 hex digest
+(`token`, as LiteLLM names it) is stored, with a hint (`sk-...abcd`) that is safe to show.
+Every change bumps the tenants generation, so cached key records everywhere are dropped
+within TOLLGATE_AUTH_CACHE_SECONDS.
+"""
 
 import hashlib
+import re
+import secrets
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import connection, transaction
+
+from tenants import generation
+from tenants.models import VirtualKey
+
+KEY_BYTES = 32
+_HEX_DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
 def digest(key: str) -> str:
@@ -10,3 +30,129 @@ def digest(key: str) -> str:
 def hint(key: str) -> str:
     """Return the form of a key that is safe to show and log: `sk-...abcd`."""
     return f"{key[:3]}...{key[-4:]}" if len(key) >= 12 else "***"
+
+
+def new_secret() -> str:
+    return "sk-" + secrets.token_urlsafe(KEY_BYTES)
+
+
+def token_of(key_or_token: str) -> str:
+    """Accept a key or its digest, as LiteLLM's routes do: `sk-...` is hashed, a digest kept."""
+    value = key_or_token.strip()
+    return value if _HEX_DIGEST.match(value) else digest(value)
+
+
+@transaction.atomic
+def create(*, secret: str | None = None, **fields) -> tuple[VirtualKey, str]:
+    """Store a new key (generated unless `secret` is given); return the row and the key, shown once."""
+    secret = secret or new_secret()
+    key = VirtualKey.objects.create(token=digest(secret), key_name=hint(secret), **fields)
+    generation.bump()
+    return key, secret
+
+
+@transaction.atomic
+def regenerate(key: VirtualKey, *, secret: str | None = None) -> str:
+    """Give `key` a new secret; the old one stops working at once. Spend and limits are kept."""
+    secret = secret or new_secret()
+    key.token = digest(secret)
+    key.key_name = hint(secret)
+    key.save(update_fields=["token", "key_name", "updated_at"])
+    generation.bump()
+    return secret
+
+
+def set_blocked(key: VirtualKey, blocked: bool, *, by: str = "") -> VirtualKey:
+    key.blocked = blocked
+    key.updated_by = by or key.updated_by
+    key.save(update_fields=["blocked", "updated_by", "updated_at"])
+    generation.bump()
+    return key
+
+
+def delete(keys: list[VirtualKey]) -> None:
+    VirtualKey.objects.filter(pk__in=[k.pk for k in keys]).delete()
+    generation.bump()
+
+
+# --- the hot path's view of a key ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """What admission needs to know of a key, its team and its user; cached per process."""
+
+    pk: int
+    token: str
+    key_name: str
+    key_alias: str
+    blocked: bool
+    expires: datetime | None
+    models: tuple[str, ...]
+    aliases: dict
+    max_budget: Decimal | None
+    team_pk: int | None
+    team_id: str | None
+    team_blocked: bool
+    team_models: tuple[str, ...]
+    team_aliases: dict
+    user_pk: int | None
+    user_id: str | None
+    user_role: str | None
+    user_blocked: bool
+    user_models: tuple[str, ...]
+
+
+_records: dict[str, KeyRecord | None] = {}
+_records_generation = -1
+_records_lock = threading.Lock()
+MAX_CACHED = 100_000
+
+
+def record(token: str) -> KeyRecord | None:
+    """The key with this digest, from the process cache when nothing changed since it was read."""
+    global _records_generation
+    current = generation.current()
+    if current != _records_generation:
+        with _records_lock:
+            _records.clear()
+            _records_generation = current
+    try:
+        return _records[token]
+    except KeyError:
+        pass
+    found = _load(token)
+    if len(_records) >= MAX_CACHED:
+        _records.clear()  # unknown keys must not grow the cache without bound
+    _records[token] = found
+    return found
+
+
+def _load(token: str) -> KeyRecord | None:
+    key = VirtualKey.objects.select_related("team", "user").filter(token=token).first()
+    if not connection.in_atomic_block:
+        connection.close()  # hand the connection back before the request waits on a provider
+    if key is None:
+        return None
+    team, user = key.team, key.user
+    return KeyRecord(
+        pk=key.pk,
+        token=key.token,
+        key_name=key.key_name,
+        key_alias=key.key_alias,
+        blocked=key.blocked,
+        expires=key.expires,
+        models=tuple(key.allowed_models or ()),
+        aliases=dict(key.aliases or {}),
+        max_budget=key.max_budget,
+        team_pk=team.pk if team else None,
+        team_id=team.team_id if team else None,
+        team_blocked=bool(team and team.blocked),
+        team_models=tuple(team.allowed_models or ()) if team else (),
+        team_aliases=dict(team.model_aliases or {}) if team else {},
+        user_pk=user.pk if user else None,
+        user_id=user.user_id if user else None,
+        user_role=user.user_role if user else None,
+        user_blocked=bool(user and user.blocked),
+        user_models=tuple(user.allowed_models or ()) if user else (),
+    )

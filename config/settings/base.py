@@ -141,6 +141,9 @@ TOLLGATE_ENCRYPTION_KEY = env("TOLLGATE_ENCRYPTION_KEY", default="")
 TOLLGATE_MAX_REQUEST_BYTES = env.int("TOLLGATE_MAX_REQUEST_BYTES", default=16 * 1024 * 1024)
 # How long a worker trusts its in-process copy of the deployments before checking for changes.
 TOLLGATE_DEPLOYMENT_CACHE_SECONDS = env.float("TOLLGATE_DEPLOYMENT_CACHE_SECONDS", default=1.0)
+# How stale a worker's view of keys, users and teams may get: it polls the change counter at most
+# this often, so a blocked or deleted key is refused everywhere within about this time.
+TOLLGATE_AUTH_CACHE_SECONDS = env.float("TOLLGATE_AUTH_CACHE_SECONDS", default=0.5)
 # Defaults for upstream calls when neither the deployment nor the config sets them (seconds).
 TOLLGATE_UPSTREAM_CONNECT_TIMEOUT = env.float("TOLLGATE_UPSTREAM_CONNECT_TIMEOUT", default=10.0)
 TOLLGATE_UPSTREAM_TIMEOUT = env.float("TOLLGATE_UPSTREAM_TIMEOUT", default=600.0)

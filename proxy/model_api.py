@@ -1,0 +1,5 @@
+"""Management API: /model/* routes (LiteLLM-compatible)."""
+
+from django.urls import path  # noqa: F401
+
+urlpatterns: list = []

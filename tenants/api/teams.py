@@ -1,0 +1,5 @@
+"""Management API: /team/* routes (LiteLLM-compatible)."""
+
+from django.urls import path  # noqa: F401
+
+urlpatterns: list = []
