@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView
 
 # The LLM API first: URLs are tried in order, and these are the hot ones. Browser pages must
 # live under config.wsgi.BROWSER_PREFIXES, which get sessions, CSRF and auth middleware.
@@ -13,7 +13,7 @@ urlpatterns = [
     path("v1/", include("proxy.urls")),
     path("", include("proxy.urls")),
     path("admin/", admin.site.urls),
-    path("openapi.json", SpectacularAPIView.as_view(), name="openapi"),
+    path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
     path("docs", SpectacularRedocView.as_view(url_name="openapi"), name="docs"),
 ]
 

@@ -122,6 +122,7 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Tollgate",
     "DESCRIPTION": "OpenAI- and Mistral-compatible LLM gateway.",
     "VERSION": "0.1.0",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "proxy.openapi.add_llm_api"],
 }
 
 LOGGING = {
