@@ -61,7 +61,16 @@ COLUMN_PARAMS = NUMBER_PARAMS | INT_PARAMS | SECRET_PARAMS | {"model", "api_base
 
 
 class ConfigError(Exception):
-    """The config file cannot be used; the message names the file, entry and field."""
+    """The config file cannot be used; the message names the file, entry and field.
+
+    An entry's error also keeps the field (`param`) and the message without the place
+    (`detail`), so /model/new can report the same check without a file to name.
+    """
+
+    def __init__(self, message: str, *, where: str = "", param: str | None = None) -> None:
+        super().__init__(f"{where}: {message}" if where else message)
+        self.detail = message
+        self.param = param
 
 
 @dataclass(frozen=True)
@@ -186,19 +195,28 @@ def _unacted(where: str, section: str, values: dict[str, Any], acted_on: set[str
     return [f"{where}: {section}.{key} is kept but not acted on" for key in values if key not in acted_on]
 
 
+def check_entry(entry: Any, *, where: str, warnings: list[str]) -> DeploymentEntry:
+    """Check one `model_list` entry as a config file would (also a /model/new body).
+
+    Raise ConfigError naming the field; append what is kept but not acted on to `warnings`.
+    Without `model_info.id`, the id is a hash of the entry, stable across reloads.
+    """
+    return _entry(entry, where, warnings, {})
+
+
 def _entry(entry: Any, where: str, warnings: list[str], seen: dict[str, int]) -> DeploymentEntry:
     if not isinstance(entry, dict):
-        raise ConfigError(f"{where}: each model_list entry must be a mapping, got {_type(entry)}")
+        raise ConfigError(f"each model_list entry must be a mapping, got {_type(entry)}", where=where)
     name = entry.get("model_name")
     if not isinstance(name, str) or not name.strip():
-        raise ConfigError(f"{where}: model_name is required and must be a non-empty string")
+        raise ConfigError("model_name is required and must be a non-empty string", where=where, param="model_name")
     where = f'{where} (model_name "{name}")'
     params = entry.get("litellm_params")
     if not isinstance(params, dict):
-        raise ConfigError(f"{where}: litellm_params is required and must be a mapping")
+        raise ConfigError("litellm_params is required and must be a mapping", where=where, param="litellm_params")
     info = entry.get("model_info") or {}
     if not isinstance(info, dict):
-        raise ConfigError(f"{where}: model_info must be a mapping, got {_type(info)}")
+        raise ConfigError(f"model_info must be a mapping, got {_type(info)}", where=where, param="model_info")
     for key in entry:
         if key not in {"model_name", "litellm_params", "model_info"}:
             warnings.append(f"{where}: key '{key}' is kept but not acted on")
@@ -206,18 +224,28 @@ def _entry(entry: Any, where: str, warnings: list[str], seen: dict[str, int]) ->
     model = params.get("model")
     if not isinstance(model, str) or not model.strip():
         raise ConfigError(
-            f"{where}: litellm_params.model is required (provider/model-id, e.g. mistral/mistral-small-latest)"
+            "litellm_params.model is required (provider/model-id, e.g. mistral/mistral-small-latest)",
+            where=where,
+            param="litellm_params.model",
         )
     _check_types(params, where)
     provider = model.split("/", 1)[0] if "/" in model else ""
     if not params.get("mock_response"):
         if not provider:
-            raise ConfigError(f"{where}: litellm_params.model '{model}' needs a provider prefix, e.g. mistral/{model}")
+            raise ConfigError(
+                f"litellm_params.model '{model}' needs a provider prefix, e.g. mistral/{model}",
+                where=where,
+                param="litellm_params.model",
+            )
         if not providers.is_supported(provider):
             warnings.append(f"{where}: provider '{provider}' is not supported yet; calls to it will fail")
     api_base = params.get("api_base") or ""
     if api_base and not api_base.startswith(("http://", "https://", "os.environ/")):
-        raise ConfigError(f"{where}: litellm_params.api_base must be an http(s) URL, got '{api_base}'")
+        raise ConfigError(
+            f"litellm_params.api_base must be an http(s) URL, got '{api_base}'",
+            where=where,
+            param="litellm_params.api_base",
+        )
     for key in params:
         if key not in KNOWN_PARAMS:
             warnings.append(f"{where}: litellm_params.{key} is kept but not acted on")
@@ -242,14 +270,15 @@ def _check_types(params: dict[str, Any], where: str) -> None:
     for key, value in params.items():
         if value is None:
             continue
+        param = f"litellm_params.{key}"
         if key in INT_PARAMS and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise ConfigError(f"{where}: litellm_params.{key} must be a whole number ≥ 0, got {value!r}")
+            raise ConfigError(f"{param} must be a whole number ≥ 0, got {value!r}", where=where, param=param)
         if key in NUMBER_PARAMS and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
-            raise ConfigError(f"{where}: litellm_params.{key} must be a number ≥ 0, got {value!r}")
+            raise ConfigError(f"{param} must be a number ≥ 0, got {value!r}", where=where, param=param)
         if key in STRING_PARAMS | SECRET_PARAMS and not isinstance(value, str):
             if key == "vertex_credentials" and isinstance(value, dict):
                 continue
-            raise ConfigError(f"{where}: litellm_params.{key} must be a string, got {_type(value)}")
+            raise ConfigError(f"{param} must be a string, got {_type(value)}", where=where, param=param)
 
 
 def _stable_id(name: str, model: str, api_base: str, seen: dict[str, int]) -> str:

@@ -11,12 +11,25 @@ import logging
 from django.db import transaction
 
 from proxy import crypto
-from proxy.configfile import ConfigFile
+from proxy.configfile import ConfigFile, DeploymentEntry
 from proxy.models import Deployment, LoadedConfig
 from tenants import keys
 from tenants.models import MasterKey
 
 log = logging.getLogger(__name__)
+
+# Deployment columns holding configfile.NUMBER_PARAMS and INT_PARAMS, unset when the entry omits them.
+NUMBER_FIELDS = (
+    "rpm",
+    "tpm",
+    "weight",
+    "order",
+    "timeout",
+    "stream_timeout",
+    "max_retries",
+    "input_cost_per_token",
+    "output_cost_per_token",
+)
 
 
 @transaction.atomic
@@ -33,27 +46,7 @@ def load(config: ConfigFile) -> dict[str, int]:
             created += 1
         else:
             updated += 1
-        row.model_name = entry.model_name
-        row.litellm_model = entry.model
-        row.api_base = entry.api_base
-        row.api_version = entry.api_version
-        row.api_key = entry.api_key
-        row.credentials = entry.credentials
-        row.mock_response = entry.mock_response
-        row.params = entry.params
-        row.model_info = entry.model_info
-        for name in (
-            "rpm",
-            "tpm",
-            "weight",
-            "order",
-            "timeout",
-            "stream_timeout",
-            "max_retries",
-            "input_cost_per_token",
-            "output_cost_per_token",
-        ):
-            setattr(row, name, entry.numbers.get(name))
+        apply(row, entry)
         row.save()
     removed = len(existing)
     Deployment.objects.filter(pk__in=[d.pk for d in existing.values()]).delete()
@@ -73,6 +66,24 @@ def load(config: ConfigFile) -> dict[str, int]:
     )
     _store_master_key(config)
     return {"created": created, "updated": updated, "removed": removed}
+
+
+def apply(row: Deployment, entry: DeploymentEntry) -> None:
+    """Set every field a checked entry configures on `row`, without saving it.
+
+    Secrets are assigned as given; the sealed fields encrypt them on save.
+    """
+    row.model_name = entry.model_name
+    row.litellm_model = entry.model
+    row.api_base = entry.api_base
+    row.api_version = entry.api_version
+    row.api_key = entry.api_key
+    row.credentials = entry.credentials
+    row.mock_response = entry.mock_response
+    row.params = entry.params
+    row.model_info = entry.model_info
+    for name in NUMBER_FIELDS:
+        setattr(row, name, entry.numbers.get(name))
 
 
 def _store_master_key(config: ConfigFile) -> None:

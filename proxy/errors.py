@@ -28,6 +28,10 @@ STATUS = [
     (proxy.UpstreamUnavailable, 502, "api_error"),
     (tenants.AuthenticationFailed, 401, "authentication_error"),
     (tenants.ModelNotAllowed, 403, "permission_error"),
+    (tenants.InvalidInput, 400, "invalid_request_error"),
+    (tenants.NotFound, 404, "not_found_error"),
+    (tenants.NotPermitted, 403, "permission_error"),
+    (tenants.Conflict, 409, "invalid_request_error"),
 ]
 DEFAULT_CODES = {401: "invalid_api_key", 404: "model_not_found", 413: "request_too_large"}
 
@@ -145,5 +149,6 @@ def _flatten(detail) -> tuple[str, str | None]:
             text, _ = _flatten(value)
             return (text if field == "non_field_errors" else f"{field}: {text}"), str(field)
     if isinstance(detail, list) and detail:
-        return _flatten(detail[0])
+        # A list of nested serializers reports `{}` for each valid item: name the first failure.
+        return _flatten(next((item for item in detail if item), detail[0]))
     return str(detail), None

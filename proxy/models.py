@@ -60,6 +60,12 @@ class Deployment(models.Model):
                 condition=Q(source="config"),
                 name="proxy_deployment_one_row_per_config_entry",
             ),
+            # Rows added through /model/new keep their model_info.id here: one row per id.
+            models.UniqueConstraint(
+                fields=["config_id"],
+                condition=Q(source="admin") & ~Q(config_id=""),
+                name="proxy_deployment_one_row_per_admin_id",
+            ),
             models.CheckConstraint(
                 condition=Q(litellm_model__contains="/") | ~Q(mock_response=""),
                 name="proxy_deployment_model_has_provider",

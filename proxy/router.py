@@ -82,6 +82,11 @@ def groups(caller: Caller | None = None) -> list[ModelGroup]:
     return [g for alias, g in sorted(table().groups.items()) if caller is None or caller.may_use(alias)]
 
 
+def invalidate() -> None:
+    """Re-read the deployments on this worker's next request (others notice within the cache time)."""
+    _table.checked_at = 0.0
+
+
 def table() -> Table:
     global _table
     current = _table

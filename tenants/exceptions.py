@@ -15,3 +15,19 @@ class AuthenticationFailed(TenantError):
 
 class ModelNotAllowed(TenantError):
     """The key may not use the requested model."""
+
+
+class InvalidInput(TenantError):
+    """A request the stored data refuses: a taken id, a member already in the team, an unknown team."""
+
+
+class NotFound(TenantError):
+    """No such object, or one the caller may not see (the two read the same, so nothing leaks)."""
+
+
+class Conflict(TenantError):
+    """The object already exists (LiteLLM answers 409 for a taken user id or email)."""
+
+
+class NotPermitted(TenantError):
+    """The caller may see the object but not do this to it (or may not do this at all)."""

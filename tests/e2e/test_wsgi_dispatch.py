@@ -15,8 +15,9 @@ def test_admin_pages_get_browser_protections(tollgate):
 
 
 def test_admin_login_form_refuses_a_post_without_csrf_token(tollgate):
-    r = http.request("POST", tollgate.url + "/admin/login/", fields={"username": "admin", "password": "x"},
-                     encode_multipart=False)
+    r = http.request(
+        "POST", tollgate.url + "/admin/login/", fields={"username": "admin", "password": "x"}, encode_multipart=False
+    )
     assert r.status == 403
 
 
