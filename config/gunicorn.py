@@ -21,7 +21,9 @@ keepalive = 75  # longer than common load balancers' idle timeout, so they close
 timeout = 120  # heartbeat limit; gevent notifies from its own greenlet, so long streams are fine
 graceful_timeout = 30
 accesslog = os.environ.get("TOLLGATE_ACCESS_LOG", "-") or None
-# The query string is left out on purpose: a key can arrive in it (`/key/info?key=sk-...`).
+# The query string is left out, and anything shaped like a key is replaced by its hint
+# (config/logredaction.py): a key can arrive in a URL (`/key/info?key=sk-...`).
+logger_class = "config.logredaction.RedactingGunicornLogger"
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
 wsgi_app = "config.wsgi:application"
 # Several instances may run on one host (tests, blue/green); a shared default socket path would clash.

@@ -21,14 +21,14 @@ BROWSER_PREFIXES = ("/admin", "/static/", "/docs", "/openapi.json")
 class ApiHandler(WSGIHandler):
     """Django for the key-authenticated API: the same URLs and views, without browser middleware."""
 
-    def load_middleware(self, is_async: bool = False) -> None:
+    def load_middleware(self, is_async: bool = False) -> None:  # type: ignore[override]
         from proxy.middleware import RequestIdMiddleware
 
-        self._view_middleware = []
-        self._template_response_middleware = []
-        self._exception_middleware = []
-        inner = convert_exception_to_response(self._get_response)
-        self._middleware_chain = convert_exception_to_response(RequestIdMiddleware(inner))
+        self._view_middleware: list = []
+        self._template_response_middleware: list = []
+        self._exception_middleware: list = []
+        inner = convert_exception_to_response(self._get_response)  # type: ignore[attr-defined]
+        self._middleware_chain = convert_exception_to_response(RequestIdMiddleware(inner))  # type: ignore[arg-type]
 
 
 def dispatch(browser: WSGIHandler, api: WSGIHandler):

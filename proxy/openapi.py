@@ -97,7 +97,7 @@ ERRORS = {
 def add_llm_api(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """drf-spectacular post-processing hook: add the LLM API's paths under /v1."""
     paths = result.setdefault("paths", {})
-    security = [{"bearer": []}]
+    security: list[dict[str, list[str]]] = [{"bearer": []}]
     for route, spec in BODIES.items():
         schema = {
             "type": "object",

@@ -43,6 +43,12 @@ def _bump_now() -> None:
     _seen = (0.0, -1)  # this process sees its own change at once
 
 
+def forget() -> None:
+    """Poll the counter again at the next call (tests, where it rolls back with each transaction)."""
+    global _seen
+    _seen = (0.0, -1)
+
+
 def current() -> int:
     """The counter's value, polled at most every TOLLGATE_AUTH_CACHE_SECONDS."""
     global _seen

@@ -52,12 +52,13 @@ def create(*, secret: str | None = None, **fields) -> tuple[VirtualKey, str]:
 
 
 @transaction.atomic
-def regenerate(key: VirtualKey, *, secret: str | None = None) -> str:
+def regenerate(key: VirtualKey, *, secret: str | None = None, by: str = "") -> str:
     """Give `key` a new secret; the old one stops working at once. Spend and limits are kept."""
     secret = secret or new_secret()
     key.token = digest(secret)
     key.key_name = hint(secret)
-    key.save(update_fields=["token", "key_name", "updated_at"])
+    key.updated_by = by or key.updated_by
+    key.save(update_fields=["token", "key_name", "updated_by", "updated_at"])
     generation.bump()
     return secret
 
@@ -107,6 +108,14 @@ _records: dict[str, KeyRecord | None] = {}
 _records_generation = -1
 _records_lock = threading.Lock()
 MAX_CACHED = 100_000
+
+
+def clear_cache() -> None:
+    """Forget every cached key record in this process (tests; the generation does it in production)."""
+    global _records_generation
+    with _records_lock:
+        _records.clear()
+        _records_generation = -1
 
 
 def record(token: str) -> KeyRecord | None:

@@ -5,10 +5,10 @@ rights (LiteLLM's rule: team admin is never a property of a key alone). The mast
 the proxy admin `default_user_id`.
 """
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from tenants.auth import Caller
-from tenants.models import Team, TeamMembership, VirtualKey
+from tenants.models import InternalUser, Team, TeamMembership, VirtualKey
 
 
 def is_team_admin(caller: Caller, team: Team) -> bool:
@@ -40,6 +40,27 @@ def administered_teams(caller: Caller) -> QuerySet[Team]:
     return Team.objects.filter(memberships__user_id=caller.key.user_pk, memberships__role=TeamMembership.Role.ADMIN)
 
 
+def member_teams(caller: Caller) -> QuerySet[Team]:
+    """The teams the caller belongs to, as a member or as one of its keys (every team for an admin)."""
+    if caller.is_admin:
+        return Team.objects.all()
+    assert caller.key is not None
+    belongs = Q(pk=caller.key.team_pk) if caller.key.team_pk is not None else Q(pk__in=[])
+    if caller.key.user_pk is not None:
+        belongs |= Q(pk__in=TeamMembership.objects.filter(user_id=caller.key.user_pk).values("team_id"))
+    return Team.objects.filter(belongs)
+
+
+def may_read_user(caller: Caller, user: InternalUser) -> bool:
+    """Admin, the user themself, or an admin of a team the user is in."""
+    if caller.is_admin:
+        return True
+    assert caller.key is not None
+    if caller.key.user_pk == user.pk:
+        return True
+    return administered_teams(caller).filter(memberships__user=user).exists()
+
+
 def visible_keys(caller: Caller) -> QuerySet[VirtualKey]:
     """The keys the caller may see: all (admin); their team's (team admin); their own (anyone)."""
     if caller.is_admin:
@@ -56,6 +77,6 @@ def may_manage_key(caller: Caller, key: VirtualKey) -> bool:
     if caller.is_admin:
         return True
     assert caller.key is not None
-    if key.team_id is not None and is_team_admin(caller, key.team):
+    if key.team is not None and is_team_admin(caller, key.team):
         return True
     return caller.key.user_pk is not None and key.user_id == caller.key.user_pk

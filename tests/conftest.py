@@ -10,6 +10,19 @@ MASTER_KEY = "sk-test-master-key-0123456789abcdef"  # config/settings/test.py se
 HI = [{"role": "user", "content": "Hi"}]
 
 
+@pytest.fixture(autouse=True)
+def fresh_key_cache():
+    """Each test starts with an empty key cache: the generation counter rolls back with each
+    test's transaction, so a record cached by an earlier test could otherwise look current."""
+    from tenants import generation, keys
+
+    keys.clear_cache()
+    generation.forget()
+    yield
+    keys.clear_cache()
+    generation.forget()
+
+
 @pytest.fixture(scope="session")
 def mistral_server() -> Iterator[FakeMistral]:
     with FakeMistral.running() as server:

@@ -7,10 +7,11 @@ the status of DESIGN.md §5: 400 bad input naming the field, 401 bad key, 403 wr
 404 unknown or another team's object (nothing about it leaks).
 """
 
-from typing import Any
+from typing import Any, NoReturn
 
 from rest_framework import exceptions, serializers
 from rest_framework.authentication import BaseAuthentication
+from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
@@ -35,7 +36,7 @@ class IsProxyAdmin(BasePermission):
     message = "Only the master key or a proxy_admin user's key may do this."
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        return bool(request.auth and request.auth.is_admin)
+        return isinstance(request.auth, Caller) and request.auth.is_admin
 
 
 class ManagementView(APIView):
@@ -43,12 +44,14 @@ class ManagementView(APIView):
 
     authentication_classes = [VirtualKeyAuthentication]
     permission_classes: list = []
+    # JSON only, as LiteLLM's API: a form-encoded body would read a missing boolean as false.
+    parser_classes = [JSONParser]
 
     @property
     def caller(self) -> Caller:
         return self.request.auth  # type: ignore[return-value]
 
-    def permission_denied(self, request: Request, message: str | None = None, code: str | None = None) -> None:
+    def permission_denied(self, request: Request, message: str | None = None, code: str | None = None) -> NoReturn:
         raise exceptions.PermissionDenied(detail=message or "You may not do this.", code=code or "forbidden")
 
 

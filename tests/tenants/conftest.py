@@ -1,5 +1,6 @@
 """Fixtures for keys, users and teams: two teams everywhere, so isolation is always tested."""
 
+import json
 from collections.abc import Callable
 
 import pytest
@@ -42,3 +43,46 @@ def make_user(db) -> Callable[..., InternalUser]:
 def bearer(secret: str) -> dict[str, str]:
     """Django test-client headers carrying `secret`."""
     return {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+
+
+class ManagementClient:
+    """Calls management routes as a JSON client would, running on-commit callbacks (generation bumps)."""
+
+    def __init__(self, client, capture) -> None:
+        self.client = client
+        self.capture = capture
+
+    def post(self, path: str, body, headers: dict[str, str]):
+        with self.capture(execute=True):
+            return self.client.post(path, data=json.dumps(body), content_type="application/json", **headers)
+
+    def get(self, path: str, headers: dict[str, str], **query):
+        with self.capture(execute=True):
+            return self.client.get(path, query, **headers)
+
+
+@pytest.fixture
+def api(client, django_capture_on_commit_callbacks, settings) -> ManagementClient:
+    """A management-API client; key caches see every change at once (no polling interval)."""
+    settings.TOLLGATE_AUTH_CACHE_SECONDS = 0
+    return ManagementClient(client, django_capture_on_commit_callbacks)
+
+
+def error_of(response, status: int) -> dict:
+    """The error envelope of a response that must have `status`."""
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert set(body) == {"error"}
+    return body["error"]
+
+
+@pytest.fixture
+def generate_key(api, auth) -> Callable[..., dict]:
+    """POST /key/generate with the master key; return the answer (the only one holding the key)."""
+
+    def generate(**body) -> dict:
+        response = api.post("/key/generate", body, auth)
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    return generate
