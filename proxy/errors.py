@@ -28,6 +28,9 @@ STATUS = [
     (proxy.UpstreamUnavailable, 502, "api_error"),
     (tenants.AuthenticationFailed, 401, "authentication_error"),
     (tenants.ModelNotAllowed, 403, "permission_error"),
+    (tenants.BudgetExceeded, 429, "budget_exceeded"),
+    (tenants.RateLimited, 429, "rate_limit_error"),
+    (tenants.UnpricedModel, 403, "permission_error"),
     (tenants.InvalidInput, 400, "invalid_request_error"),
     (tenants.NotFound, 404, "not_found_error"),
     (tenants.NotPermitted, 403, "permission_error"),
@@ -47,7 +50,8 @@ def describe(exc: Exception) -> tuple[int, dict, dict[str, str]]:
     for cls, status, kind in STATUS:
         if isinstance(exc, cls):
             code = exc.code or DEFAULT_CODES.get(status)  # type: ignore[attr-defined]
-            return status, envelope(exc.message, type=kind, param=exc.param, code=code), {}  # type: ignore[attr-defined]
+            headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, tenants.RateLimited) else {}
+            return status, envelope(exc.message, type=kind, param=exc.param, code=code), headers  # type: ignore[attr-defined]
     if isinstance(exc, DatabaseError):
         log.error("database unavailable: %s", type(exc).__name__)
         return (

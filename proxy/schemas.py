@@ -67,6 +67,7 @@ def read_json(request: HttpRequest) -> Body:
             f"The request body is {declared} bytes; the limit is {limit} bytes.", code="request_too_large"
         )
     raw = request.read(limit + 1)
+    request.body_bytes = len(raw)  # type: ignore[attr-defined]  # bounds the prompt's tokens (pricebook)
     if len(raw) > limit:
         raise BodyTooLarge(f"The request body exceeds the limit of {limit} bytes.", code="request_too_large")
     if not raw.strip():

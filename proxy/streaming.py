@@ -9,71 +9,21 @@ cuts short ends with an error event, never silently.
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import orjson
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.http.response import HttpResponseBase
+from django.http import HttpResponse, StreamingHttpResponse
 
-from billing import ledger
 from proxy import errors, shapes
-from proxy.models import Deployment
+from proxy.calls import Call
 from proxy.providers.base import Body, Usage
-from tenants.auth import Caller
 
 log = logging.getLogger(__name__)
 
 DONE = b"data: [DONE]\n\n"
 
 
-@dataclass
-class Call:
-    """One call in flight: who asked, what for, where it went, and when it started."""
-
-    request_id: str
-    caller: Caller
-    endpoint: str
-    alias: str
-    deployment: Deployment
-    stream: bool = False
-    started: float = field(default_factory=time.monotonic)
-
-    @classmethod
-    def start(
-        cls, request: HttpRequest, caller: Caller, deployment: Deployment, *, endpoint: str, alias: str, stream: bool
-    ) -> "Call":
-        return cls(request.request_id, caller, endpoint, alias, deployment, stream)  # type: ignore[attr-defined]
-
-    def settle(
-        self, *, status: int, usage: Usage | None, first_token_at: float | None = None, error: Exception | None = None
-    ) -> None:
-        now = time.monotonic()
-        usage = usage or Usage()
-        ledger.settle(
-            ledger.Outcome(
-                request_id=self.request_id,
-                caller_hint=self.caller.hint,
-                endpoint=self.endpoint,
-                alias=self.alias,
-                deployment_id=self.deployment.pk,
-                provider=self.deployment.provider,
-                provider_model=self.deployment.provider_model,
-                stream=self.stream,
-                status=status,
-                prompt_tokens=usage.prompt_tokens,
-                completion_tokens=usage.completion_tokens,
-                latency_ms=(now - self.started) * 1000,
-                time_to_first_token_ms=None if first_token_at is None else (first_token_at - self.started) * 1000,
-                error_type=type(error).__name__ if error else "",
-            )
-        )
-
-    def headers(self, response: HttpResponseBase) -> None:
-        response["x-tollgate-deployment"] = str(self.deployment.pk)
-
-
 def answer(result: Body, call: Call) -> HttpResponse:
-    """Send a complete JSON answer, settled first."""
+    """Send a complete JSON answer, settled first (so its cost can go in the headers)."""
     call.settle(status=200, usage=Usage.of(result.get("usage")))
     response = HttpResponse(orjson.dumps(result), content_type="application/json")
     call.headers(response)

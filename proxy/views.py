@@ -15,7 +15,7 @@ from django.utils.decorators import classonlymethod
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from proxy import catalog, errors, router, schemas, streaming
+from proxy import calls, catalog, errors, router, schemas, streaming
 from proxy.exceptions import ProxyError
 from tenants import auth
 from tenants.exceptions import TenantError
@@ -48,19 +48,12 @@ class ChatCompletionsView(ProxyView):
 
     def post(self, request: HttpRequest) -> HttpResponseBase:
         body = schemas.chat(request)
-        route = router.resolve(body["model"], self.caller).pick()
-        call = streaming.Call.start(
-            request,
-            self.caller,
-            route.deployment,
-            endpoint="chat",
-            alias=body["model"],
-            stream=bool(body.get("stream")),
-        )
-        if call.stream:
-            chunks = route.adapter.stream_chat(body)
-            return streaming.stream(chunks, call, include_usage=schemas.wants_usage(body))
-        return streaming.answer(route.adapter.chat(body), call)
+        route, call = calls.begin(request, self.caller, body, endpoint="chat")  # 403/404/429: no upstream call
+        with call.guard():
+            if call.stream:
+                chunks = route.adapter.stream_chat(body)
+                return streaming.stream(chunks, call, include_usage=schemas.wants_usage(body))
+            return streaming.answer(route.adapter.chat(body), call)
 
 
 class CompletionsView(ProxyView):
@@ -68,21 +61,14 @@ class CompletionsView(ProxyView):
 
     def post(self, request: HttpRequest) -> HttpResponseBase:
         body = schemas.completion(request)
-        route = router.resolve(body["model"], self.caller).pick()
-        call = streaming.Call.start(
-            request,
-            self.caller,
-            route.deployment,
-            endpoint="completions",
-            alias=body["model"],
-            stream=bool(body.get("stream")),
-        )
-        if call.stream:
-            chunks = route.adapter.stream_text_completion(body)
-            return streaming.stream(
-                chunks, call, include_usage=schemas.wants_usage(body), object_name="text_completion"
-            )
-        return streaming.answer(route.adapter.text_completion(body), call)
+        route, call = calls.begin(request, self.caller, body, endpoint="completions")
+        with call.guard():
+            if call.stream:
+                chunks = route.adapter.stream_text_completion(body)
+                return streaming.stream(
+                    chunks, call, include_usage=schemas.wants_usage(body), object_name="text_completion"
+                )
+            return streaming.answer(route.adapter.text_completion(body), call)
 
 
 class FimCompletionsView(ProxyView):
@@ -90,13 +76,11 @@ class FimCompletionsView(ProxyView):
 
     def post(self, request: HttpRequest) -> HttpResponseBase:
         body = schemas.fim(request)
-        route = router.resolve(body["model"], self.caller).pick()
-        call = streaming.Call.start(
-            request, self.caller, route.deployment, endpoint="fim", alias=body["model"], stream=bool(body.get("stream"))
-        )
-        if call.stream:
-            return streaming.stream(route.adapter.stream_fim(body), call, include_usage=schemas.wants_usage(body))
-        return streaming.answer(route.adapter.fim(body), call)
+        route, call = calls.begin(request, self.caller, body, endpoint="fim")
+        with call.guard():
+            if call.stream:
+                return streaming.stream(route.adapter.stream_fim(body), call, include_usage=schemas.wants_usage(body))
+            return streaming.answer(route.adapter.fim(body), call)
 
 
 class EmbeddingsView(ProxyView):
@@ -104,11 +88,9 @@ class EmbeddingsView(ProxyView):
 
     def post(self, request: HttpRequest) -> HttpResponseBase:
         body = schemas.embeddings(request)
-        route = router.resolve(body["model"], self.caller).pick()
-        call = streaming.Call.start(
-            request, self.caller, route.deployment, endpoint="embeddings", alias=body["model"], stream=False
-        )
-        return streaming.answer(route.adapter.embeddings(body), call)
+        route, call = calls.begin(request, self.caller, body, endpoint="embeddings")
+        with call.guard():
+            return streaming.answer(route.adapter.embeddings(body), call)
 
 
 class ModelsView(ProxyView):

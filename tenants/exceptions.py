@@ -31,3 +31,17 @@ class Conflict(TenantError):
 
 class NotPermitted(TenantError):
     """The caller may see the object but not do this to it (or may not do this at all)."""
+
+
+class BudgetExceeded(TenantError):
+    """A budget covering the key cannot take this request's worst-case cost."""
+
+
+class RateLimited(TenantError):
+    """An rpm, tpm or parallel-request limit covering the key is reached."""
+
+    retry_after: int = 1
+
+
+class UnpricedModel(TenantError):
+    """The model has no price, and a budget covers the key: the budget could not hold."""

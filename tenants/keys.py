@@ -17,7 +17,7 @@ from decimal import Decimal
 from django.db import connection, transaction
 
 from tenants import generation
-from tenants.models import VirtualKey
+from tenants.models import TeamMembership, VirtualKey
 
 KEY_BYTES = 32
 _HEX_DIGEST = re.compile(r"^[0-9a-f]{64}$")
@@ -80,6 +80,26 @@ def delete(keys: list[VirtualKey]) -> None:
 
 
 @dataclass(frozen=True)
+class Scope:
+    """One holder of limits a request is charged against: the key, its user, its team, or the
+    user's membership in the team. `spend` is as read when the record was cached."""
+
+    kind: str  # "key", "user", "team", "member"
+    pk: int
+    label: str  # safe to show: "key sk-...abcd", "team team-a"
+    max_budget: Decimal | None = None
+    spend: Decimal = Decimal(0)
+    period: int = 0  # budget_reset_at as a Unix time: a new period starts new counters
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
+    max_parallel_requests: int | None = None
+
+    @property
+    def limited(self) -> bool:
+        return any(v is not None for v in (self.max_budget, self.rpm_limit, self.tpm_limit, self.max_parallel_requests))
+
+
+@dataclass(frozen=True)
 class KeyRecord:
     """What admission needs to know of a key, its team and its user; cached per process."""
 
@@ -102,6 +122,7 @@ class KeyRecord:
     user_role: str | None
     user_blocked: bool
     user_models: tuple[str, ...]
+    scopes: tuple[Scope, ...] = ()  # only those with a limit set
 
 
 _records: dict[str, KeyRecord | None] = {}
@@ -139,11 +160,30 @@ def record(token: str) -> KeyRecord | None:
 
 def _load(token: str) -> KeyRecord | None:
     key = VirtualKey.objects.select_related("team", "user").filter(token=token).first()
+    membership = None
+    if key is not None and key.team_id is not None and key.user_id is not None:
+        membership = TeamMembership.objects.filter(team_id=key.team_id, user_id=key.user_id).first()
     if not connection.in_atomic_block:
         connection.close()  # hand the connection back before the request waits on a provider
     if key is None:
         return None
     team, user = key.team, key.user
+    scopes = [_scope("key", key, f"key {key.key_name}")]
+    if user is not None:
+        scopes.append(_scope("user", user, f"user {user.user_id}"))
+    if team is not None:
+        scopes.append(_scope("team", team, f"team {team.team_id}"))
+    if membership is not None and membership.max_budget_in_team is not None:
+        scopes.append(
+            Scope(
+                "member",
+                membership.pk,
+                f"member {user.user_id} of team {team.team_id}",  # type: ignore[union-attr]
+                max_budget=membership.max_budget_in_team,
+                spend=membership.spend,
+                period=_epoch(membership.budget_reset_at),
+            )
+        )
     return KeyRecord(
         pk=key.pk,
         token=key.token,
@@ -164,4 +204,23 @@ def _load(token: str) -> KeyRecord | None:
         user_role=user.user_role if user else None,
         user_blocked=bool(user and user.blocked),
         user_models=tuple(user.allowed_models or ()) if user else (),
+        scopes=tuple(scope for scope in scopes if scope.limited),
     )
+
+
+def _scope(kind: str, row, label: str) -> Scope:
+    return Scope(
+        kind,
+        row.pk,
+        label,
+        max_budget=row.max_budget,
+        spend=row.spend,
+        period=_epoch(row.budget_reset_at),
+        rpm_limit=row.rpm_limit,
+        tpm_limit=row.tpm_limit,
+        max_parallel_requests=row.max_parallel_requests,
+    )
+
+
+def _epoch(moment: datetime | None) -> int:
+    return int(moment.timestamp()) if moment else 0

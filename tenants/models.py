@@ -46,6 +46,12 @@ class BudgetFields(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Admission counters for the database path (no Redis); see tenants/limits.py.
+    reserved = models.DecimalField(max_digits=20, decimal_places=10, default=0, editable=False)
+    in_flight = models.PositiveIntegerField(default=0, editable=False)
+    window_minute = models.BigIntegerField(default=0, editable=False)
+    window_requests = models.PositiveIntegerField(default=0, editable=False)
+    window_tokens = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         abstract = True
@@ -113,6 +119,7 @@ class TeamMembership(models.Model):
     spend = models.DecimalField(max_digits=20, decimal_places=10, default=0)
     budget_duration = models.CharField(max_length=16, blank=True)
     budget_reset_at = models.DateTimeField(null=True, blank=True)
+    reserved = models.DecimalField(max_digits=20, decimal_places=10, default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

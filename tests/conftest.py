@@ -14,10 +14,11 @@ HI = [{"role": "user", "content": "Hi"}]
 def fresh_key_cache():
     """Each test starts with an empty key cache: the generation counter rolls back with each
     test's transaction, so a record cached by an earlier test could otherwise look current."""
-    from tenants import generation, keys
+    from tenants import generation, keys, redis_limits
 
     keys.clear_cache()
     generation.forget()
+    redis_limits._installation = None  # each test database gets its own counters in Redis
     yield
     keys.clear_cache()
     generation.forget()

@@ -1,0 +1,221 @@
+"""Admit a request against every limit that covers its key, or refuse it, before any upstream call.
+
+A key's request is charged against up to four scopes: the key, its user, its team, and the user's
+membership in the team (tenants/keys.py builds them). Each may carry a budget (`max_budget` for
+the current budget period), `rpm_limit`, `tpm_limit` and `max_parallel_requests`.
+
+Admission reserves the request's worst-case cost and tokens against every scope in one atomic
+step, so two concurrent requests can never both pass a check only one of them fits under:
+- with Redis: one Lua script (tenants/redis_limits.py) — one round trip, shared by every instance;
+- without Redis (or while it is down): one database transaction over the scope rows, taken with
+  row locks (SQLite: its IMMEDIATE transaction serialises writers).
+Settling commits the real cost and tokens and releases the rest of the reservation. Rate windows
+are fixed calendar minutes (UTC).
+
+Rule for unpriced models: a request whose worst-case cost is unknown (no price for its model) is
+refused when a budget covers it — a budget that could be overrun is not a budget — and admitted
+(reserving nothing) when none does.
+"""
+
+import logging
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
+
+from tenants.auth import Caller
+from tenants.exceptions import BudgetExceeded, RateLimited, UnpricedModel
+from tenants.keys import Scope
+from tenants.models import InternalUser, Team, TeamMembership, VirtualKey
+
+log = logging.getLogger(__name__)
+
+MODELS: dict[str, Any] = {"key": VirtualKey, "user": InternalUser, "team": Team, "member": TeamMembership}
+LOCK_ORDER = ("key", "user", "team", "member")  # one order everywhere: no deadlocks between admissions
+
+
+@dataclass
+class Reservation:
+    """What admission set aside for one request; settle() commits the real use."""
+
+    scopes: tuple[Scope, ...] = ()
+    cost: Decimal = Decimal(0)
+    tokens: int = 0
+    minute: int = 0
+    backend: str = "none"  # "redis", "database" or "none" (master key, or no limits)
+    remaining_requests: int | None = None
+    remaining_tokens: int | None = None
+    settled: bool = field(default=False)
+
+
+def admit(caller: Caller, *, cost: Decimal | None, tokens: int) -> Reservation:
+    """Reserve `cost` (USD) and `tokens` against every scope of the caller's key, or refuse.
+
+    Raises BudgetExceeded or RateLimited (429), UnpricedModel (403).
+    """
+    scopes = caller.key.scopes if caller.key is not None else ()
+    if not scopes:
+        return Reservation()
+    if cost is None:
+        budgeted = [s for s in scopes if s.max_budget is not None]
+        if budgeted:
+            raise UnpricedModel(
+                f"This model has no price, and {budgeted[0].label} has a budget that could then be overrun. "
+                "Ask an admin to set input_cost_per_token/output_cost_per_token on the model.",
+                code="unpriced_model",
+            )
+        cost = Decimal(0)
+    reservation = Reservation(scopes=scopes, cost=cost, tokens=tokens, minute=int(time.time() // 60))
+    if settings.REDIS_URL:
+        from tenants import redis_limits
+
+        try:
+            redis_limits.admit(reservation)
+            return reservation
+        except redis_limits.Unavailable as e:
+            log.warning("Redis unavailable for admission (%s): using database counters", e)
+    _admit_in_database(reservation)
+    return reservation
+
+
+def settle(reservation: Reservation, *, cost: Decimal, tokens: int) -> None:
+    """Commit what the request really cost and used; release the rest. Runs once per reservation."""
+    if reservation.settled or reservation.backend == "none":
+        reservation.settled = True
+        return
+    reservation.settled = True
+    if reservation.backend == "redis":
+        from tenants import redis_limits
+
+        try:
+            redis_limits.settle(reservation, cost=cost, tokens=tokens)
+        except redis_limits.Unavailable as e:
+            log.warning("Redis unavailable while settling (%s); spend is still recorded in the database", e)
+        _commit_spend(reservation, cost)
+        return
+    _settle_in_database(reservation, cost=cost, tokens=tokens)
+
+
+def retry_after(minute: int) -> int:
+    """Seconds until the next rate window opens."""
+    return max(1, int((minute + 1) * 60 - time.time()) + 1)
+
+
+# --- the database path -------------------------------------------------------------------------
+
+
+def _admit_in_database(reservation: Reservation) -> None:
+    reservation.backend = "database"
+    with transaction.atomic():
+        rows = _locked_rows(reservation.scopes)
+        for scope in reservation.scopes:
+            row = rows[(scope.kind, scope.pk)]
+            _check(scope, row, reservation)
+        for scope in reservation.scopes:
+            row = rows[(scope.kind, scope.pk)]
+            _charge(scope, row, reservation)
+    _remaining_from_rows(reservation, rows)
+
+
+def _locked_rows(scopes: tuple[Scope, ...]) -> dict:
+    rows = {}
+    for kind in LOCK_ORDER:
+        pks = sorted(s.pk for s in scopes if s.kind == kind)
+        for row in MODELS[kind].objects.select_for_update().filter(pk__in=pks).order_by("pk"):
+            rows[(kind, row.pk)] = row
+    missing = [s.label for s in scopes if (s.kind, s.pk) not in rows]
+    if missing:  # deleted since the key record was cached
+        from tenants.exceptions import AuthenticationFailed
+
+        raise AuthenticationFailed(f"{missing[0]} no longer exists.")
+    return rows
+
+
+def _window(row, minute: int) -> tuple[int, int]:
+    if getattr(row, "window_minute", minute) != minute:
+        return 0, 0
+    return getattr(row, "window_requests", 0), getattr(row, "window_tokens", 0)
+
+
+def _check(scope: Scope, row, reservation: Reservation) -> None:
+    if scope.max_budget is not None:
+        budget = row.max_budget_in_team if scope.kind == "member" else row.max_budget
+        if budget is not None and row.spend + row.reserved + reservation.cost > budget:
+            raise _over_budget(scope, budget, row.spend, row.reserved, reservation.cost)
+    if scope.kind == "member":
+        return
+    requests, tokens = _window(row, reservation.minute)
+    if row.rpm_limit is not None and requests + 1 > row.rpm_limit:
+        raise _rate_limited(scope, "requests per minute", row.rpm_limit, requests, reservation.minute)
+    if row.tpm_limit is not None and tokens + reservation.tokens > row.tpm_limit:
+        raise _rate_limited(scope, "tokens per minute", row.tpm_limit, tokens, reservation.minute, reservation.tokens)
+    if row.max_parallel_requests is not None and row.in_flight + 1 > row.max_parallel_requests:
+        raise _rate_limited(scope, "parallel requests", row.max_parallel_requests, row.in_flight, reservation.minute)
+
+
+def _charge(scope: Scope, row, reservation: Reservation) -> None:
+    row.reserved += reservation.cost
+    fields = ["reserved"]
+    if scope.kind != "member":
+        requests, tokens = _window(row, reservation.minute)
+        row.window_minute = reservation.minute
+        row.window_requests = requests + 1
+        row.window_tokens = tokens + reservation.tokens
+        row.in_flight += 1
+        fields += ["window_minute", "window_requests", "window_tokens", "in_flight"]
+    row.save(update_fields=fields)
+
+
+def _remaining_from_rows(reservation: Reservation, rows: dict) -> None:
+    requests = [r.rpm_limit - r.window_requests for r in rows.values() if getattr(r, "rpm_limit", None) is not None]
+    tokens = [r.tpm_limit - r.window_tokens for r in rows.values() if getattr(r, "tpm_limit", None) is not None]
+    reservation.remaining_requests = min(requests) if requests else None
+    reservation.remaining_tokens = min(tokens) if tokens else None
+
+
+def _settle_in_database(reservation: Reservation, *, cost: Decimal, tokens: int) -> None:
+    with transaction.atomic():
+        for scope in sorted(reservation.scopes, key=lambda s: LOCK_ORDER.index(s.kind)):
+            changes: dict = {"spend": F("spend") + cost, "reserved": Greatest(F("reserved") - reservation.cost, 0)}
+            if scope.kind != "member":
+                changes["in_flight"] = Greatest(F("in_flight") - 1, 0)
+                if int(time.time() // 60) == reservation.minute:
+                    changes["window_tokens"] = Greatest(F("window_tokens") + (tokens - reservation.tokens), 0)
+            MODELS[scope.kind].objects.filter(pk=scope.pk).update(**changes)
+
+
+def _commit_spend(reservation: Reservation, cost: Decimal) -> None:
+    """The durable record of spend on each scope row (Redis holds only the running counters)."""
+    if not cost:
+        return
+    with transaction.atomic():
+        for scope in sorted(reservation.scopes, key=lambda s: LOCK_ORDER.index(s.kind)):
+            MODELS[scope.kind].objects.filter(pk=scope.pk).update(spend=F("spend") + cost)
+
+
+# --- refusals ----------------------------------------------------------------------------------
+
+
+def _over_budget(scope: Scope, budget: Decimal, spend: Decimal, reserved: Decimal, cost: Decimal) -> BudgetExceeded:
+    return BudgetExceeded(
+        f"Budget exceeded for {scope.label}: limit ${budget:.6f}, spent ${spend:.6f}"
+        + (f" (+${reserved:.6f} reserved by requests in flight)" if reserved else "")
+        + f"; this request could cost up to ${cost:.6f}.",
+        code="budget_exceeded",
+    )
+
+
+def _rate_limited(scope: Scope, what: str, limit: int, used: int, minute: int, asking: int = 1) -> RateLimited:
+    error = RateLimited(
+        f"Rate limit reached for {scope.label}: {limit} {what}; {used} used"
+        + (f", this request needs up to {asking}" if asking != 1 else "")
+        + ".",
+        code="rate_limit_exceeded",
+    )
+    error.retry_after = retry_after(minute) if what != "parallel requests" else 1
+    return error

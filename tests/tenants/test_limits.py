@@ -1,0 +1,195 @@
+"""Admission against budgets and rate limits, on the database path and the Redis path.
+
+Deployments here are mock models with explicit prices, so costs are known exactly: the mock's
+usage is estimated at ~4 characters a token, and the worst case reserves body bytes + max_tokens.
+"""
+
+import os
+from decimal import Decimal
+
+import pytest
+
+from tenants import keys, limits
+from tenants.auth import Caller
+from tenants.exceptions import BudgetExceeded, RateLimited
+from tenants.models import InternalUser, Team, TeamMembership, VirtualKey
+from tests.tenants.conftest import bearer
+
+PRICE = Decimal("0.000001")  # $1 per million tokens, in and out
+REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+
+
+def redis_reachable() -> bool:
+    try:
+        import redis
+
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.3).ping())
+    except Exception:
+        return False
+
+
+@pytest.fixture(params=["database", "redis"])
+def backend(request, settings):
+    settings.TOLLGATE_AUTH_CACHE_SECONDS = 0
+    settings.TOLLGATE_DEPLOYMENT_CACHE_SECONDS = 0
+    if request.param == "redis":
+        if not redis_reachable():
+            pytest.skip(f"Redis not reachable at {REDIS_URL}: the Redis admission path is not tested")
+        import redis
+
+        from tenants import redis_limits
+
+        settings.REDIS_URL = REDIS_URL
+        redis_limits._client = None
+        for name in redis.Redis.from_url(REDIS_URL).scan_iter("tg:*"):
+            redis.Redis.from_url(REDIS_URL).delete(name)
+    else:
+        settings.REDIS_URL = ""
+    yield request.param
+
+
+@pytest.fixture
+def priced(deployment_for):
+    return deployment_for(
+        None,
+        alias="priced",
+        model="mistral/mistral-small-latest",
+        mock_response="four word mock answer",
+        input_cost_per_token=PRICE,
+        output_cost_per_token=PRICE,
+    )
+
+
+def chat(client, secret, *, max_tokens=10):
+    return client.post(
+        "/v1/chat/completions",
+        {"model": "priced", "max_tokens": max_tokens, "messages": [{"role": "user", "content": "Hi"}]},
+        content_type="application/json",
+        **bearer(secret),
+    )
+
+
+def test_spend_is_committed_at_the_real_cost(client, backend, priced, django_capture_on_commit_callbacks):
+    key, secret = keys.create(max_budget=Decimal("1"))
+
+    r = chat(client, secret)
+
+    assert r.status_code == 200
+    usage = r.json()["usage"]
+    expected = PRICE * usage["total_tokens"]
+    assert Decimal(r["x-tollgate-cost"]) == expected
+    key.refresh_from_db()
+    assert key.spend == expected
+    assert key.reserved == 0
+
+
+def test_a_budget_that_cannot_take_the_worst_case_refuses_with_429(client, backend, priced):
+    # The worst case of one call: ~85 body bytes + the mock's 21-byte answer at $1/M ≈ $0.000106; each call
+    # really costs ~$0.000007, so three fit under $0.00012 and the fourth could overrun it.
+    key, secret = keys.create(max_budget=Decimal("0.00012"))
+    statuses = [chat(client, secret).status_code for _ in range(8)]
+
+    assert statuses[0] == 200 and 429 in statuses
+    refused = chat(client, secret)
+    error = refused.json()["error"]
+    assert refused.status_code == 429
+    assert (error["type"], error["code"]) == ("budget_exceeded", "budget_exceeded")
+    assert "limit $0.000120" in error["message"] and f"key {key.key_name}" in error["message"]
+    key.refresh_from_db()
+    assert key.spend <= key.max_budget
+
+
+def test_team_budget_covers_every_key_of_the_team(client, backend, priced):
+    team = Team.objects.create(team_id="t", max_budget=Decimal("0.00011"))  # one worst case fits, not two
+    _, first = keys.create(team=team)
+    _, second = keys.create(team=team)
+
+    assert chat(client, first).status_code == 200
+    r = chat(client, second)
+
+    assert r.status_code == 429
+    assert "team t" in r.json()["error"]["message"]
+
+
+def test_member_budget_inside_the_team(client, backend, priced):
+    team = Team.objects.create(team_id="t")
+    user = InternalUser.objects.create(user_id="u")
+    TeamMembership.objects.create(team=team, user=user, max_budget_in_team=Decimal("0.0001"))
+    _, secret = keys.create(team=team, user=user)
+
+    r = chat(client, secret)
+
+    assert r.status_code == 429
+    assert "member u of team t" in r.json()["error"]["message"]
+
+
+def test_rpm_limit_answers_429_with_retry_after(client, backend, priced):
+    _, secret = keys.create(rpm_limit=2)
+
+    first, second, third = (chat(client, secret) for _ in range(3))
+
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert first["x-ratelimit-remaining-requests"] == "1"
+    assert third.status_code == 429
+    assert third.json()["error"]["code"] == "rate_limit_exceeded"
+    assert 1 <= int(third["Retry-After"]) <= 61
+
+
+def test_tpm_limit_counts_the_worst_case_tokens(client, backend, priced):
+    _, secret = keys.create(tpm_limit=100)
+
+    r = chat(client, secret, max_tokens=500)
+
+    assert r.status_code == 429
+    assert "tokens per minute" in r.json()["error"]["message"]
+
+
+def test_parallel_limit_refuses_a_second_request_in_flight(backend, db):
+    key, _ = keys.create(max_parallel_requests=1)
+    caller = Caller(kind="key", hint=key.key_name, key=keys.record(key.token))
+
+    first = limits.admit(caller, cost=Decimal(0), tokens=1)
+    with pytest.raises(RateLimited):
+        limits.admit(caller, cost=Decimal(0), tokens=1)
+    limits.settle(first, cost=Decimal(0), tokens=1)
+    limits.settle(limits.admit(caller, cost=Decimal(0), tokens=1), cost=Decimal(0), tokens=1)
+
+
+def test_released_reservations_free_the_budget(backend, db):
+    key, _ = keys.create(max_budget=Decimal("1.0"))
+    caller = Caller(kind="key", hint=key.key_name, key=keys.record(key.token))
+
+    held = limits.admit(caller, cost=Decimal("0.6"), tokens=1)
+    with pytest.raises(BudgetExceeded):
+        limits.admit(caller, cost=Decimal("0.6"), tokens=1)
+    limits.settle(held, cost=Decimal("0.1"), tokens=1)
+
+    again = limits.admit(caller, cost=Decimal("0.6"), tokens=1)  # 0.1 spent + 0.6 ≤ 1.0
+    limits.settle(again, cost=Decimal(0), tokens=0)
+    assert VirtualKey.objects.get(pk=key.pk).spend == Decimal("0.1")
+
+
+def test_unpriced_model_is_refused_only_under_a_budget(client, backend, fake_mistral, deployment_for):
+    deployment_for(fake_mistral, alias="free", model="mistral/some-unknown-model-xyz")
+    _, budgeted = keys.create(max_budget=Decimal("1"))
+    _, unlimited = keys.create()
+    body = {"model": "free", "messages": [{"role": "user", "content": "Hi"}]}
+
+    refused = client.post("/v1/chat/completions", body, content_type="application/json", **bearer(budgeted))
+    served = client.post("/v1/chat/completions", body, content_type="application/json", **bearer(unlimited))
+
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "unpriced_model"
+    assert served.status_code == 200
+    assert len(fake_mistral.requests) == 1  # the refused call never reached the provider
+
+
+def test_master_key_is_not_limited(client, backend, priced, auth):
+    r = client.post(
+        "/v1/chat/completions",
+        {"model": "priced", "messages": [{"role": "user", "content": "Hi"}]},
+        content_type="application/json",
+        **auth,
+    )
+    assert r.status_code == 200
+    assert "x-ratelimit-remaining-requests" not in r
