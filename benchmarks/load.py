@@ -66,8 +66,8 @@ def wrk_available() -> str | None:
     return shutil.which("wrk")
 
 
-def write_wrk_script(directory: Path, master_key: str) -> Path:
-    path = directory / "post.lua"
+def write_wrk_script(directory: Path, master_key: str, name: str = "post.lua") -> Path:
+    path = directory / name
     body = json.dumps(chat_body(), separators=(",", ":"))
     path.write_text(WRK_LUA.format(body=body, key=master_key))
     return path

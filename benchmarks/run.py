@@ -39,14 +39,24 @@ MASTER_KEY = "sk-bench-master-key-0000000000000000"
 RESULTS = servers.HERE / "results"
 MIB = 1024 * 1024
 NOISY_PCT = 25.0  # other processes' CPU (% of one core) above which a point counts as noisy
-ALL_TARGETS = ("direct", "tollgate", "litellm")
+ALL_TARGETS = ("direct", "tollgate", "tollgate-vkey", "litellm")
+# tollgate-vkey: the same Tollgate, called with a virtual key whose budget and rpm/tpm/parallel
+# limits are all set (never reached), so every request pays admission and settling.
+VKEY_LIMITS = {
+    "max_budget": 1_000_000,
+    "rpm_limit": 100_000_000,
+    "tpm_limit": 10**15,
+    "max_parallel_requests": 1_000_000,
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="~2-minute smoke run: short points, fewer streams")
     ap.add_argument("--duration", type=float, help="seconds per wrk load point (default 10, quick 3)")
-    ap.add_argument("--targets", default=",".join(ALL_TARGETS), help="comma list of direct,tollgate,litellm")
+    ap.add_argument(
+        "--targets", default=",".join(ALL_TARGETS), help="comma list of direct,tollgate,tollgate-vkey,litellm"
+    )
     ap.add_argument("--concurrency", default="1,10,100", help="wrk connection counts")
     ap.add_argument("--workers", type=int, default=2, help="worker processes per proxy")
     ap.add_argument("--slow-streams", type=int, default=1000, help="concurrent slow streams (0 = skip that test)")
@@ -175,7 +185,7 @@ def accounted(run_once, server, upstream, args, label: str) -> dict:
     return best
 
 
-def measure(name, server, upstream, args, script) -> dict:
+def measure(name, server, upstream, args, script, key=MASTER_KEY) -> dict:
     """All load points against one running target. ``server`` is the process tree charged for CPU/RSS."""
     url = server.base_url
     out: dict = {"status": "measured", "points": [], "streams": []}
@@ -208,9 +218,7 @@ def measure(name, server, upstream, args, script) -> dict:
         servers.configure_upstream(upstream, args.chunks, gap)
         # Concurrent streams start spread over one stream's length, as independent clients would.
         ramp = args.chunks * gap / 1000 if conc > 1 else 0.0
-        run_once = functools.partial(
-            load.run_streams, server.port, MASTER_KEY, conc, total, stream_timeout, ramp_s=ramp
-        )
+        run_once = functools.partial(load.run_streams, server.port, key, conc, total, stream_timeout, ramp_s=ramp)
         res = accounted(run_once, server, upstream, args, f"{name} streams c={conc}")
         res.pop("samples")
         res["upstream_gap_ms"] = gap
@@ -224,19 +232,19 @@ def measure(name, server, upstream, args, script) -> dict:
 
     servers.configure_upstream(upstream, args.chunks, args.gap_ms)
     if args.slow_streams and name in ("direct", "tollgate"):
-        out["slow_streams"] = slow_streams(name, server, upstream, args)
+        out["slow_streams"] = slow_streams(name, server, upstream, args, key)
     out["memory_end"] = server.memory()
     return out
 
 
-def slow_streams(name, server, upstream, args) -> dict:
+def slow_streams(name, server, upstream, args, key=MASTER_KEY) -> dict:
     """Many long-lived streams at once: errors and the peak memory of the server tree."""
     servers.configure_upstream(upstream, args.slow_chunks, args.slow_gap_ms)
     try:
         timeout = args.slow_chunks * args.slow_gap_ms / 1000 + 60
         res = load.run_streams(
             server.port,
-            MASTER_KEY,
+            key,
             args.slow_streams,
             args.slow_streams,
             timeout,
@@ -258,7 +266,7 @@ def slow_streams(name, server, upstream, args) -> dict:
 
 
 def start_target(name, args, tmp, config) -> servers.Server:
-    if name == "tollgate":
+    if name.startswith("tollgate"):
         return servers.start_tollgate(tmp, config, MASTER_KEY, args.workers, args.startup_timeout)
     exe = servers.ensure_litellm(servers.HERE / ".venv-litellm", tmp, not args.no_install)
     return servers.start_litellm(exe, tmp, config, MASTER_KEY, args.workers, args.startup_timeout)
@@ -277,7 +285,12 @@ def run(args) -> dict:
             server = None
             try:
                 server = upstream if name == "direct" else start_target(name, args, tmp, config)
-                results["targets"][name] = measure(name, server, upstream, args, script)
+                if name == "tollgate-vkey":
+                    key = servers.generate_key(server, MASTER_KEY, VKEY_LIMITS)
+                    vkey_script = load.write_wrk_script(tmp, key, name="post-vkey.lua")
+                    results["targets"][name] = measure(name, server, upstream, args, vkey_script, key)
+                else:
+                    results["targets"][name] = measure(name, server, upstream, args, script)
                 results["targets"][name]["startup_s"] = server.extra.get("startup_s")
             except servers.SkipTarget as exc:
                 print(f"[{name}] SKIPPED: {exc}", flush=True)
@@ -450,6 +463,26 @@ def checks(results: dict) -> list[dict]:
         lambda s: s["peak_rss"] <= 1024 * MIB and s["errors"] == 0 and 0 < s["streams"] == s["max_open"],
         lambda s: "-" if s is None else f"{_mib(s['peak_rss'])} MiB, {s['errors']} errors, {s['max_open']} open",
     )
+    vk = _measured(results, "tollgate-vkey")
+    if vk is not None:
+        vk1, vk100 = _point(vk, 1), _point(vk, 100)
+        row(
+            "virtual key with limits: added p50 at c=1",
+            "<= 3 ms",
+            diff(stat(vk1, "p50_ms"), stat(d1, "p50_ms")),
+            lambda v: v <= 3,
+            ms,
+            records=(vk1, d1),
+        )
+        row("virtual key with limits: CPU per request", "<= 3 ms", stat(vk, "cpu_ms_per_req"), lambda v: v <= 3, ms)
+        row(
+            "virtual key with limits: req/s at c=100 vs LiteLLM",
+            ">= 10x",
+            ratio(stat(vk100, "rps"), stat(ll100, "rps")),
+            lambda v: v >= 10,
+            lambda v: f"{_f(v, 1)}x",
+            records=(vk100, ll100),
+        )
     return rows
 
 

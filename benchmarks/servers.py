@@ -290,6 +290,19 @@ def chat_probe(port: int, master_key: str) -> Callable[[], bool]:
     return lambda: http_request(port, "POST", "/v1/chat/completions", body, headers)[0] == 200
 
 
+def generate_key(server: Server, master_key: str, fields: dict) -> str:
+    """Make a virtual key on a running Tollgate through its management API; return the key."""
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"{server.base_url}/key/generate",
+        data=json.dumps(fields).encode(),
+        headers={"Authorization": f"Bearer {master_key}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:  # 127.0.0.1 only
+        return json.loads(answer.read())["key"]
+
+
 def start_tollgate(log_dir: Path, config: Path, master_key: str, workers: int, timeout: float) -> Server:
     command = PROJECT / "proxy" / "management" / "commands" / "runproxy.py"
     if not command.exists():
