@@ -1,0 +1,11 @@
+"""Periodic tenants jobs (STYLE.md §7: each takes ids or nothing and calls one domain function)."""
+
+from celery import shared_task
+
+from tenants import budgets
+
+
+@shared_task
+def reset_budgets() -> int:
+    """Start new budget periods that are due; returns how many rows were reset."""
+    return budgets.reset_due()
