@@ -17,3 +17,11 @@ class ProxyConfig(AppConfig):
 
         post_save.connect(changed, sender=Deployment, dispatch_uid="proxy-router-save")
         post_delete.connect(changed, sender=Deployment, dispatch_uid="proxy-router-delete")
+
+        from django.conf import settings
+
+        from config import database as tollgate_database
+
+        database = settings.DATABASES["default"]
+        if database["ENGINE"] == "django.db.backends.sqlite3" and not settings.TESTING:
+            tollgate_database.anchor(str(database["NAME"]))

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db.models import Count, Max
 
+from config.database import release_connection
 from proxy import crypto, providers
 from proxy.exceptions import UnknownModel
 from proxy.models import Deployment, LoadedConfig
 from proxy.providers.base import Adapter
-from tenants.auth import Caller, release_connection
+from tenants.auth import Caller
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection
 from django.http import HttpRequest
 from django.utils import timezone
 
+from config.database import release_connection
 from tenants import keys
 from tenants.exceptions import AuthenticationFailed, ModelNotAllowed
 from tenants.keys import KeyRecord
@@ -131,9 +131,3 @@ def master_digest() -> str:
         _master = (time.monotonic(), value)
         release_connection()
     return value
-
-
-def release_connection() -> None:
-    """Give the DB connection back now: the request goes on to wait on a provider without it."""
-    if not connection.in_atomic_block:
-        connection.close()

@@ -11,9 +11,10 @@ import threading
 import time
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 
+from config.database import release_connection
 from tenants.models import Generation
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,7 @@ def _read() -> int:
         except Exception as e:
             log.warning("tenants generation unavailable in Redis (%s); using the database", type(e).__name__)
     value = _database_value()
-    if not connection.in_atomic_block:
-        connection.close()  # hand the connection back: the request goes on to wait on a provider
+    release_connection()
     return value
 
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import transaction
 
+from config.database import release_connection
 from tenants import generation
 from tenants.models import TeamMembership, VirtualKey
 
@@ -163,8 +164,7 @@ def _load(token: str) -> KeyRecord | None:
     membership = None
     if key is not None and key.team_id is not None and key.user_id is not None:
         membership = TeamMembership.objects.filter(team_id=key.team_id, user_id=key.user_id).first()
-    if not connection.in_atomic_block:
-        connection.close()  # hand the connection back before the request waits on a provider
+    release_connection()
     if key is None:
         return None
     team, user = key.team, key.user

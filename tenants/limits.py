@@ -28,6 +28,7 @@ from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 
+from config import database
 from tenants.auth import Caller
 from tenants.exceptions import BudgetExceeded, RateLimited, UnpricedModel
 from tenants.keys import Scope
@@ -111,7 +112,7 @@ def retry_after(minute: int) -> int:
 
 def _admit_in_database(reservation: Reservation) -> None:
     reservation.backend = "database"
-    with transaction.atomic():
+    with database.write_lock(), transaction.atomic():
         rows = _locked_rows(reservation.scopes)
         for scope in reservation.scopes:
             row = rows[(scope.kind, scope.pk)]
@@ -179,7 +180,7 @@ def _remaining_from_rows(reservation: Reservation, rows: dict) -> None:
 
 
 def _settle_in_database(reservation: Reservation, *, cost: Decimal, tokens: int) -> None:
-    with transaction.atomic():
+    with database.write_lock(), transaction.atomic():
         for scope in sorted(reservation.scopes, key=lambda s: LOCK_ORDER.index(s.kind)):
             changes: dict = {"spend": F("spend") + cost, "reserved": Greatest(F("reserved") - reservation.cost, 0)}
             if scope.kind != "member":
@@ -193,7 +194,7 @@ def _commit_spend(reservation: Reservation, cost: Decimal) -> None:
     """The durable record of spend on each scope row (Redis holds only the running counters)."""
     if not cost:
         return
-    with transaction.atomic():
+    with database.write_lock(), transaction.atomic():
         for scope in sorted(reservation.scopes, key=lambda s: LOCK_ORDER.index(s.kind)):
             MODELS[scope.kind].objects.filter(pk=scope.pk).update(spend=F("spend") + cost)
 

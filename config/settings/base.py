@@ -14,6 +14,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 env = environ.Env()
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
+TESTING = False  # config/settings/test.py
 # Generated once per installation and kept in a file readable by its owner only, unless given.
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="") or load_or_create_secret_key(BASE_DIR / "var" / "secret_key")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["*"])
@@ -75,6 +76,7 @@ def _database() -> dict:
             "transaction_mode": "IMMEDIATE",
             "timeout": 20,
         }
+        db["CONN_MAX_AGE"] = None  # kept for the green thread's life: see config/database.py
     elif db["ENGINE"] == "django.db.backends.postgresql":
         # Django's native psycopg pool: a request borrows a connection and gives it back at the end,
         # so thousands of green threads share a few connections.

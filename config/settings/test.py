@@ -5,3 +5,4 @@ from config.settings.base import *  # noqa: F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 TOLLGATE_DEPLOYMENT_CACHE_SECONDS = 0.0
 TOLLGATE_MASTER_KEY = "sk-test-master-key-0123456789abcdef"
+TESTING = True

@@ -60,12 +60,22 @@ def database(tmp: Path) -> Iterator[str]:
 
 @contextlib.contextmanager
 def running(
-    config: Path, *, key: str, tmp: Path, workers: int = 2, env: dict[str, str] | None = None
+    config: Path,
+    *,
+    key: str,
+    tmp: Path,
+    workers: int = 2,
+    env: dict[str, str] | None = None,
+    database_url: str | None = None,
 ) -> Iterator[Tollgate]:
-    """Run `manage.py runproxy --config config` until the block ends; fail loudly if it won't start."""
+    """Run `manage.py runproxy --config config` until the block ends; fail loudly if it won't start.
+
+    With `database_url` (from `database()`), the server uses that database instead of a fresh one
+    of its own: two servers on one database act as two instances of one deployment.
+    """
     port = free_port()
     log = tmp / f"tollgate-{port}.log"
-    with database(tmp) as database_url:
+    with _given(database_url) if database_url else database(tmp) as database_url:
         environment = {
             **os.environ,
             "DATABASE_URL": database_url,
@@ -102,6 +112,11 @@ def running(
             yield server
         finally:
             _stop(process)
+
+
+@contextlib.contextmanager
+def _given(database_url: str) -> Iterator[str]:
+    yield database_url  # owned by the caller: neither created nor dropped here
 
 
 def _wait_ready(server: Tollgate, timeout: float = 60.0) -> None:
