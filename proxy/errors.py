@@ -50,7 +50,7 @@ def describe(exc: Exception) -> tuple[int, dict, dict[str, str]]:
     for cls, status, kind in STATUS:
         if isinstance(exc, cls):
             code = exc.code or DEFAULT_CODES.get(status)  # type: ignore[attr-defined]
-            headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, tenants.RateLimited) else {}
+            headers = _rate_limit_headers(exc) if isinstance(exc, tenants.RateLimited) else {}
             return status, envelope(exc.message, type=kind, param=exc.param, code=code), headers  # type: ignore[attr-defined]
     if isinstance(exc, DatabaseError):
         log.error("database unavailable: %s", type(exc).__name__)
@@ -67,6 +67,13 @@ def describe(exc: Exception) -> tuple[int, dict, dict[str, str]]:
         envelope("Tollgate hit an unexpected error; it has been logged.", type="api_error", code="internal_error"),
         {},
     )
+
+
+def _rate_limit_headers(exc: tenants.RateLimited) -> dict[str, str]:
+    headers = {"Retry-After": str(exc.retry_after)}
+    if exc.exhausted:
+        headers[f"x-ratelimit-remaining-{exc.exhausted}"] = "0"
+    return headers
 
 
 def _upstream(exc: proxy.UpstreamError) -> tuple[int, dict, dict[str, str]]:

@@ -41,6 +41,7 @@ class RateLimited(TenantError):
     """An rpm, tpm or parallel-request limit covering the key is reached."""
 
     retry_after: int = 1
+    exhausted: str = ""  # "requests" or "tokens": which x-ratelimit-remaining-* header reads 0
 
 
 class UnpricedModel(TenantError):

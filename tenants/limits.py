@@ -219,4 +219,5 @@ def _rate_limited(scope: Scope, what: str, limit: int, used: int, minute: int, a
         code="rate_limit_exceeded",
     )
     error.retry_after = retry_after(minute) if what != "parallel requests" else 1
+    error.exhausted = {"requests per minute": "requests", "tokens per minute": "tokens"}.get(what, "")
     return error

@@ -17,6 +17,8 @@ NANO = Decimal("1e9")
 
 ADMIT = """
 local n, cost, tokens = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+-- Whole numbers as digits: digits() would print large doubles in e-notation.
+local function digits(x) return string.format('%.0f', x) end
 for i = 1, n do
   local a, k = 3 + (i - 1) * 5, (i - 1) * 4
   local budget, rpm = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 3])
@@ -25,19 +27,19 @@ for i = 1, n do
     redis.call('HSETNX', KEYS[k + 1], 'spend', ARGV[a + 2])
     local spend = tonumber(redis.call('HGET', KEYS[k + 1], 'spend'))
     local reserved = tonumber(redis.call('HGET', KEYS[k + 1], 'reserved') or '0')
-    if spend + reserved + cost > budget then return {i, 'budget', tostring(spend), tostring(reserved)} end
+    if spend + reserved + cost > budget then return {i, 'budget', digits(spend), digits(reserved)} end
   end
   if rpm >= 0 then
     local used = tonumber(redis.call('GET', KEYS[k + 2]) or '0')
-    if used + 1 > rpm then return {i, 'rpm', tostring(used), '0'} end
+    if used + 1 > rpm then return {i, 'rpm', digits(used), '0'} end
   end
   if tpm >= 0 then
     local used = tonumber(redis.call('GET', KEYS[k + 3]) or '0')
-    if used + tokens > tpm then return {i, 'tpm', tostring(used), '0'} end
+    if used + tokens > tpm then return {i, 'tpm', digits(used), '0'} end
   end
   if par >= 0 then
     local used = tonumber(redis.call('GET', KEYS[k + 4]) or '0')
-    if used + 1 > par then return {i, 'parallel', tostring(used), '0'} end
+    if used + 1 > par then return {i, 'parallel', digits(used), '0'} end
   end
 end
 local left_requests, left_tokens = -1, -1
@@ -56,7 +58,7 @@ for i = 1, n do
   end
   if par >= 0 then redis.call('INCR', KEYS[k + 4]); redis.call('EXPIRE', KEYS[k + 4], 3600) end
 end
-return {0, 'ok', tostring(left_requests), tostring(left_tokens)}
+return {0, 'ok', digits(left_requests), digits(left_tokens)}
 """
 
 SETTLE = """

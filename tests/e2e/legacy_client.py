@@ -13,7 +13,7 @@ from mistralai.exceptions import MistralAPIException
 from mistralai.models.chat_completion import ChatMessage
 
 
-def main(endpoint: str, key: str, operation: str) -> dict:
+def main(endpoint: str, key: str, operation: str, model: str = "mistral-small-latest") -> dict:
     client = MistralClient(api_key=key, endpoint=endpoint, max_retries=1, timeout=20)
     if operation == "chat":
         # The reference page's "Basic Chat Completion", unchanged but for the endpoint and key.
@@ -26,6 +26,9 @@ def main(endpoint: str, key: str, operation: str) -> dict:
             "finish_reason": r.choices[0].finish_reason,
             "total_tokens": r.usage.total_tokens,
         }
+    if operation == "chat_model":
+        r = client.chat(model=model, messages=[ChatMessage(role="user", content="Hi")])
+        return {"content": r.choices[0].message.content}
     if operation == "chat_messages":
         r = client.chat(model="mistral-nemo", messages=[ChatMessage(role="user", content="Hi")])
         return {"content": r.choices[0].message.content}
@@ -74,6 +77,6 @@ def main(endpoint: str, key: str, operation: str) -> dict:
 
 if __name__ == "__main__":
     try:
-        print(json.dumps(main(*sys.argv[1:4])))
+        print(json.dumps(main(*sys.argv[1:5])))
     except MistralAPIException as e:
         print(json.dumps({"error": str(e), "status": e.http_status}))

@@ -5,11 +5,13 @@ The admission path is Redis's when REDIS_URL is set in the environment, the data
 
 import json
 import os
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from pathlib import Path
 
 import openai
 import pytest
@@ -18,7 +20,7 @@ from mistralai.client import Mistral
 from mistralai.client.errors import SDKError
 
 from tests.e2e.conftest import E2E_KEY
-from tests.e2e.server import Tollgate, database, running
+from tests.e2e.server import ROOT, Tollgate, database, running
 
 MOCK_RESPONSE = "A priced mock answer."
 PRICE = Decimal("0.000001")
@@ -212,3 +214,19 @@ def test_mistral_sdk_raises_sdk_error_with_the_status(tollgate: Tollgate, refusa
         with pytest.raises(SDKError) as raised:
             client.chat.complete(model=model, messages=HI)
         assert raised.value.status_code == status
+
+
+def test_legacy_mistral_sdk_raises_with_the_status(tollgate: Tollgate, refusals: list[tuple[int, str, str]]):
+    legacy = ROOT / ".venv-legacy" / "bin" / "python"
+    if not legacy.exists():
+        pytest.skip("legacy SDK venv missing: `make test` creates .venv-legacy")
+    script = Path(__file__).with_name("legacy_client.py")
+    for status, key, model in refusals:
+        done = subprocess.run(
+            [str(legacy), str(script), tollgate.url, key, "chat_model", model],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["status"] == status

@@ -133,6 +133,7 @@ def test_rpm_limit_answers_429_with_retry_after(client, backend, priced):
     assert third.status_code == 429
     assert third.json()["error"]["code"] == "rate_limit_exceeded"
     assert 1 <= int(third["Retry-After"]) <= 61
+    assert third["x-ratelimit-remaining-requests"] == "0"
 
 
 def test_tpm_limit_counts_the_worst_case_tokens(client, backend, priced):
@@ -193,3 +194,12 @@ def test_master_key_is_not_limited(client, backend, priced, auth):
     )
     assert r.status_code == 200
     assert "x-ratelimit-remaining-requests" not in r
+
+
+def test_huge_limits_come_back_as_whole_numbers(client, backend, priced):
+    _, secret = keys.create(max_budget=Decimal("1000000"), rpm_limit=10**8, tpm_limit=10**15)
+
+    r = chat(client, secret)
+
+    assert r.status_code == 200
+    assert int(r["x-ratelimit-remaining-tokens"]) > 10**14
