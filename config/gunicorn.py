@@ -30,7 +30,7 @@ wsgi_app = "config.wsgi:application"
 control_socket_disable = True
 
 
-def post_worker_init(worker) -> None:  # noqa: ANN001
+def post_worker_init(worker) -> None:
     """Move everything loaded at start-up out of the garbage collector's sight, and collect the
     youngest generation less often: a request allocates many short-lived objects, and full
     collections over Django's import-time objects cost throughput for nothing."""
