@@ -24,9 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
-from django.db.models.functions import Greatest
+from django.db import connection, transaction
 
 from config import database
 from tenants.auth import Caller
@@ -111,30 +109,130 @@ def retry_after(minute: int) -> int:
 
 
 def _admit_in_database(reservation: Reservation) -> None:
+    """One conditional UPDATE per scope in one transaction: it charges only if every limit holds."""
     reservation.backend = "database"
-    with database.write_lock(), transaction.atomic():
-        rows = _locked_rows(reservation.scopes)
-        for scope in reservation.scopes:
-            row = rows[(scope.kind, scope.pk)]
-            _check(scope, row, reservation)
-        for scope in reservation.scopes:
-            row = rows[(scope.kind, scope.pk)]
-            _charge(scope, row, reservation)
-    _remaining_from_rows(reservation, rows)
+    left_requests: list[int] = []
+    left_tokens: list[int] = []
+    refused: Scope | None = None
+    with database.write_lock(), transaction.atomic(), connection.cursor() as cursor:
+        for scope in _in_lock_order(reservation.scopes):
+            cursor.execute(_ADMIT_SQL[scope.kind], _params(scope, reservation))
+            row = cursor.fetchone()
+            if row is None:
+                refused = scope
+                transaction.set_rollback(True)
+                break
+            if row[0] is not None:
+                left_requests.append(int(row[0]))
+            if row[1] is not None:
+                left_tokens.append(int(row[1]))
+    if refused is not None:
+        raise _refusal(refused, reservation)
+    reservation.remaining_requests = min(left_requests) if left_requests else None
+    reservation.remaining_tokens = min(left_tokens) if left_tokens else None
 
 
-def _locked_rows(scopes: tuple[Scope, ...]) -> dict:
-    rows = {}
-    for kind in LOCK_ORDER:
-        pks = sorted(s.pk for s in scopes if s.kind == kind)
-        for row in MODELS[kind].objects.select_for_update().filter(pk__in=pks).order_by("pk"):
-            rows[(kind, row.pk)] = row
-    missing = [s.label for s in scopes if (s.kind, s.pk) not in rows]
-    if missing:  # deleted since the key record was cached
+def _settle_in_database(reservation: Reservation, *, cost: Decimal, tokens: int) -> None:
+    params: dict[str, Any] = {
+        "cost": cost,
+        "held": reservation.cost,
+        "m": reservation.minute,
+        "dt": tokens - reservation.tokens,
+    }
+    with database.write_lock(), transaction.atomic(), connection.cursor() as cursor:
+        for scope in _in_lock_order(reservation.scopes):
+            cursor.execute(_SETTLE_SQL[scope.kind], {**params, "pk": scope.pk})
+
+
+def _commit_spend(reservation: Reservation, cost: Decimal) -> None:
+    """The durable record of spend on each scope row (Redis holds only the running counters)."""
+    if not cost:
+        return
+    with database.write_lock(), transaction.atomic(), connection.cursor() as cursor:
+        for scope in _in_lock_order(reservation.scopes):
+            cursor.execute(
+                f"UPDATE {_table(scope.kind)} SET spend = spend + %(cost)s WHERE id = %(pk)s",
+                {"cost": cost, "pk": scope.pk},
+            )
+
+
+def _in_lock_order(scopes: tuple[Scope, ...]) -> list[Scope]:
+    return sorted(scopes, key=lambda s: (LOCK_ORDER.index(s.kind), s.pk))
+
+
+def _params(scope: Scope, reservation: Reservation) -> dict:
+    return {"pk": scope.pk, "cost": reservation.cost, "m": reservation.minute, "tok": reservation.tokens}
+
+
+def _table(kind: str) -> str:
+    return MODELS[kind]._meta.db_table
+
+
+def _limits_sql(table: str) -> str:
+    """Charge one request to a key, user or team row, only if every limit of the row still holds.
+
+    In SET, every column reads its value from before the update (SQL semantics, PostgreSQL and
+    SQLite alike), so the window columns roll over to the new minute consistently.
+    """
+    this_minute = "window_minute = %(m)s"
+    return f"""
+        UPDATE {table} SET
+            reserved = reserved + %(cost)s,
+            window_requests = CASE WHEN {this_minute} THEN window_requests + 1 ELSE 1 END,
+            window_tokens = CASE WHEN {this_minute} THEN window_tokens + %(tok)s ELSE %(tok)s END,
+            window_minute = %(m)s,
+            in_flight = in_flight + 1
+        WHERE id = %(pk)s
+          AND (max_budget IS NULL OR spend + reserved + %(cost)s <= max_budget)
+          AND (rpm_limit IS NULL OR (CASE WHEN {this_minute} THEN window_requests ELSE 0 END) + 1 <= rpm_limit)
+          AND (tpm_limit IS NULL OR (CASE WHEN {this_minute} THEN window_tokens ELSE 0 END) + %(tok)s <= tpm_limit)
+          AND (max_parallel_requests IS NULL OR in_flight + 1 <= max_parallel_requests)
+        RETURNING rpm_limit - window_requests, tpm_limit - window_tokens"""
+
+
+def _settle_sql(table: str) -> str:
+    return f"""
+        UPDATE {table} SET
+            spend = spend + %(cost)s,
+            reserved = CASE WHEN reserved > %(held)s THEN reserved - %(held)s ELSE 0 END,
+            in_flight = CASE WHEN in_flight > 0 THEN in_flight - 1 ELSE 0 END,
+            window_tokens = CASE
+                WHEN window_minute = %(m)s AND window_tokens + %(dt)s > 0 THEN window_tokens + %(dt)s
+                WHEN window_minute = %(m)s THEN 0
+                ELSE window_tokens END
+        WHERE id = %(pk)s"""
+
+
+_MEMBER = "tenants_teammembership"
+_ADMIT_SQL = {
+    **{kind: _limits_sql(MODELS[kind]._meta.db_table) for kind in ("key", "user", "team")},
+    "member": f"""
+        UPDATE {_MEMBER} SET reserved = reserved + %(cost)s
+        WHERE id = %(pk)s AND (max_budget_in_team IS NULL OR spend + reserved + %(cost)s <= max_budget_in_team)
+        RETURNING NULL, NULL""",
+}
+_SETTLE_SQL = {
+    **{kind: _settle_sql(MODELS[kind]._meta.db_table) for kind in ("key", "user", "team")},
+    "member": f"""
+        UPDATE {_MEMBER} SET spend = spend + %(cost)s,
+            reserved = CASE WHEN reserved > %(held)s THEN reserved - %(held)s ELSE 0 END
+        WHERE id = %(pk)s""",
+}
+
+
+def _refusal(scope: Scope, reservation: Reservation) -> Exception:
+    """Read the refusing row again (rare path) to say which limit it was, with figures."""
+    row = MODELS[scope.kind].objects.filter(pk=scope.pk).first()
+    if row is None:  # deleted since the key record was cached
         from tenants.exceptions import AuthenticationFailed
 
-        raise AuthenticationFailed(f"{missing[0]} no longer exists.")
-    return rows
+        return AuthenticationFailed(f"{scope.label} no longer exists.")
+    try:
+        _check(scope, row, reservation)
+    except (BudgetExceeded, RateLimited) as refusal:
+        return refusal
+    # Another request released what it held between the refusal and this read: say so plainly.
+    return _rate_limited(scope, "parallel requests", row.max_parallel_requests or 0, 0, reservation.minute)
 
 
 def _window(row, minute: int) -> tuple[int, int]:
@@ -157,46 +255,6 @@ def _check(scope: Scope, row, reservation: Reservation) -> None:
         raise _rate_limited(scope, "tokens per minute", row.tpm_limit, tokens, reservation.minute, reservation.tokens)
     if row.max_parallel_requests is not None and row.in_flight + 1 > row.max_parallel_requests:
         raise _rate_limited(scope, "parallel requests", row.max_parallel_requests, row.in_flight, reservation.minute)
-
-
-def _charge(scope: Scope, row, reservation: Reservation) -> None:
-    row.reserved += reservation.cost
-    fields = ["reserved"]
-    if scope.kind != "member":
-        requests, tokens = _window(row, reservation.minute)
-        row.window_minute = reservation.minute
-        row.window_requests = requests + 1
-        row.window_tokens = tokens + reservation.tokens
-        row.in_flight += 1
-        fields += ["window_minute", "window_requests", "window_tokens", "in_flight"]
-    row.save(update_fields=fields)
-
-
-def _remaining_from_rows(reservation: Reservation, rows: dict) -> None:
-    requests = [r.rpm_limit - r.window_requests for r in rows.values() if getattr(r, "rpm_limit", None) is not None]
-    tokens = [r.tpm_limit - r.window_tokens for r in rows.values() if getattr(r, "tpm_limit", None) is not None]
-    reservation.remaining_requests = min(requests) if requests else None
-    reservation.remaining_tokens = min(tokens) if tokens else None
-
-
-def _settle_in_database(reservation: Reservation, *, cost: Decimal, tokens: int) -> None:
-    with database.write_lock(), transaction.atomic():
-        for scope in sorted(reservation.scopes, key=lambda s: LOCK_ORDER.index(s.kind)):
-            changes: dict = {"spend": F("spend") + cost, "reserved": Greatest(F("reserved") - reservation.cost, 0)}
-            if scope.kind != "member":
-                changes["in_flight"] = Greatest(F("in_flight") - 1, 0)
-                if int(time.time() // 60) == reservation.minute:
-                    changes["window_tokens"] = Greatest(F("window_tokens") + (tokens - reservation.tokens), 0)
-            MODELS[scope.kind].objects.filter(pk=scope.pk).update(**changes)
-
-
-def _commit_spend(reservation: Reservation, cost: Decimal) -> None:
-    """The durable record of spend on each scope row (Redis holds only the running counters)."""
-    if not cost:
-        return
-    with database.write_lock(), transaction.atomic():
-        for scope in sorted(reservation.scopes, key=lambda s: LOCK_ORDER.index(s.kind)):
-            MODELS[scope.kind].objects.filter(pk=scope.pk).update(spend=F("spend") + cost)
 
 
 # --- refusals ----------------------------------------------------------------------------------
