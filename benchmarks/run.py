@@ -58,6 +58,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--concurrency", default="1,10,100", help="wrk connection counts")
     ap.add_argument("--workers", type=int, default=2, help="worker processes per proxy")
+    ap.add_argument(
+        "--redis",
+        default="",
+        help="REDIS_URL for Tollgate (e.g. redis://127.0.0.1:6379/9, 127.0.0.1 only); default: none",
+    )
     ap.add_argument("--slow-streams", type=int, default=1000, help="concurrent slow streams (0 = skip that test)")
     ap.add_argument("--no-install", action="store_true", help="never install wrk or LiteLLM")
     ap.add_argument(
@@ -266,7 +271,7 @@ def slow_streams(name, server, upstream, args, key=MASTER_KEY) -> dict:
 
 def start_target(name, args, tmp, config) -> servers.Server:
     if name.startswith("tollgate"):
-        return servers.start_tollgate(tmp, config, MASTER_KEY, args.workers, args.startup_timeout)
+        return servers.start_tollgate(tmp, config, MASTER_KEY, args.workers, args.startup_timeout, args.redis)
     exe = servers.ensure_litellm(servers.HERE / ".venv-litellm", tmp, not args.no_install)
     return servers.start_litellm(exe, tmp, config, MASTER_KEY, args.workers, args.startup_timeout)
 
@@ -333,6 +338,7 @@ def meta(args) -> dict:
                 "warmup",
                 "conc",
                 "workers",
+                "redis",
                 "chunks",
                 "gap_ms",
                 "streams_c1",

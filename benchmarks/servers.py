@@ -303,7 +303,9 @@ def generate_key(server: Server, master_key: str, fields: dict) -> str:
         return json.loads(answer.read())["key"]
 
 
-def start_tollgate(log_dir: Path, config: Path, master_key: str, workers: int, timeout: float) -> Server:
+def start_tollgate(
+    log_dir: Path, config: Path, master_key: str, workers: int, timeout: float, redis_url: str = ""
+) -> Server:
     command = PROJECT / "proxy" / "management" / "commands" / "runproxy.py"
     if not command.exists():
         raise SkipTarget(f"{command.relative_to(PROJECT)} does not exist yet (runproxy not written)")
@@ -312,6 +314,9 @@ def start_tollgate(log_dir: Path, config: Path, master_key: str, workers: int, t
     port = free_port()
     env = base_env()
     env.update({"DATABASE_URL": f"sqlite:///{log_dir}/bench.db", "TOLLGATE_MASTER_KEY": master_key})
+    env.pop("REDIS_URL", None)
+    if redis_url:  # counters, limits and the key cache's generation in Redis, as in production
+        env["REDIS_URL"] = redis_url
     cmd = [python_s, "manage.py", "runproxy", "--config", str(config), "--port", str(port)]
     cmd += ["--workers", str(workers)]
     if '"--host"' in command.read_text():
