@@ -87,6 +87,8 @@ class Call:
             response["x-ratelimit-remaining-requests"] = str(self.reservation.remaining_requests)
         if self.reservation.remaining_tokens is not None:
             response["x-ratelimit-remaining-tokens"] = str(self.reservation.remaining_tokens)
+        if self.reservation.over_soft_budget:
+            response["x-tollgate-soft-budget-exceeded"] = ", ".join(self.reservation.over_soft_budget)
 
 
 def begin(request: HttpRequest, caller: Caller, body: Body, *, endpoint: str) -> tuple[Route, Call]:

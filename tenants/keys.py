@@ -94,10 +94,12 @@ class Scope:
     rpm_limit: int | None = None
     tpm_limit: int | None = None
     max_parallel_requests: int | None = None
+    soft_budget: Decimal | None = None  # only warns
 
     @property
     def limited(self) -> bool:
-        return any(v is not None for v in (self.max_budget, self.rpm_limit, self.tpm_limit, self.max_parallel_requests))
+        limits = (self.max_budget, self.rpm_limit, self.tpm_limit, self.max_parallel_requests, self.soft_budget)
+        return any(v is not None for v in limits)
 
 
 @dataclass(frozen=True)
@@ -219,6 +221,7 @@ def _scope(kind: str, row, label: str) -> Scope:
         rpm_limit=row.rpm_limit,
         tpm_limit=row.tpm_limit,
         max_parallel_requests=row.max_parallel_requests,
+        soft_budget=row.soft_budget,
     )
 
 

@@ -50,6 +50,7 @@ class Reservation:
     remaining_requests: int | None = None
     remaining_tokens: int | None = None
     settled: bool = field(default=False)
+    over_soft_budget: list[str] = field(default_factory=list)  # labels of scopes past their soft budget
 
 
 def admit(caller: Caller, *, cost: Decimal | None, tokens: int) -> Reservation:
@@ -142,6 +143,7 @@ def _settle_in_database(reservation: Reservation, *, cost: Decimal, tokens: int)
     with database.write_lock(), transaction.atomic(), connection.cursor() as cursor:
         for scope in _in_lock_order(reservation.scopes):
             cursor.execute(_SETTLE_SQL[scope.kind], {**params, "pk": scope.pk})
+            _note_soft_budget(reservation, scope, cursor.fetchone(), cost)
 
 
 def _commit_spend(reservation: Reservation, cost: Decimal) -> None:
@@ -151,9 +153,22 @@ def _commit_spend(reservation: Reservation, cost: Decimal) -> None:
     with database.write_lock(), transaction.atomic(), connection.cursor() as cursor:
         for scope in _in_lock_order(reservation.scopes):
             cursor.execute(
-                f"UPDATE {_table(scope.kind)} SET spend = spend + %(cost)s WHERE id = %(pk)s",
+                f"UPDATE {_table(scope.kind)} SET spend = spend + %(cost)s WHERE id = %(pk)s RETURNING spend",
                 {"cost": cost, "pk": scope.pk},
             )
+            _note_soft_budget(reservation, scope, cursor.fetchone(), cost)
+
+
+def _note_soft_budget(reservation: Reservation, scope: Scope, row: tuple | None, cost: Decimal) -> None:
+    """A soft budget only warns: a response header for the caller, a log line when it is crossed."""
+    if scope.soft_budget is None or row is None:
+        return
+    spend = Decimal(str(row[0]))
+    if spend < scope.soft_budget:
+        return
+    reservation.over_soft_budget.append(scope.label)
+    if spend - cost < scope.soft_budget:
+        log.warning("soft budget reached: %s spent $%s of a soft budget of $%s", scope.label, spend, scope.soft_budget)
 
 
 def _in_lock_order(scopes: tuple[Scope, ...]) -> list[Scope]:
@@ -200,7 +215,8 @@ def _settle_sql(table: str) -> str:
                 WHEN window_minute = %(m)s AND window_tokens + %(dt)s > 0 THEN window_tokens + %(dt)s
                 WHEN window_minute = %(m)s THEN 0
                 ELSE window_tokens END
-        WHERE id = %(pk)s"""
+        WHERE id = %(pk)s
+        RETURNING spend"""
 
 
 _MEMBER = "tenants_teammembership"
@@ -216,7 +232,8 @@ _SETTLE_SQL = {
     "member": f"""
         UPDATE {_MEMBER} SET spend = spend + %(cost)s,
             reserved = CASE WHEN reserved > %(held)s THEN reserved - %(held)s ELSE 0 END
-        WHERE id = %(pk)s""",
+        WHERE id = %(pk)s
+        RETURNING NULL""",
 }
 
 

@@ -203,3 +203,17 @@ def test_huge_limits_come_back_as_whole_numbers(client, backend, priced):
 
     assert r.status_code == 200
     assert int(r["x-ratelimit-remaining-tokens"]) > 10**14
+
+
+def test_a_soft_budget_only_warns(client, backend, priced, caplog):
+    key, secret = keys.create(soft_budget=Decimal("0.000001"))
+
+    with caplog.at_level("WARNING", logger="tenants.limits"):
+        first = chat(client, secret)
+        second = chat(client, secret)
+
+    assert (first.status_code, second.status_code) == (200, 200)  # never refused
+    assert first["x-tollgate-soft-budget-exceeded"] == f"key {key.key_name}"
+    assert second["x-tollgate-soft-budget-exceeded"] == f"key {key.key_name}"
+    crossings = [r for r in caplog.records if "soft budget reached" in r.getMessage()]
+    assert len(crossings) == 1  # logged when crossed, not on every call after
