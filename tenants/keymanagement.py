@@ -1,20 +1,10 @@
-"""Managing virtual keys as LiteLLM's /key/* routes do: who may do what, and what a change sets.
+"""Changing virtual keys as LiteLLM's /key/* routes do: what generate, update, regenerate, block
+and delete set, within what the caller may (tenants/keyaccess.py decides who may do what).
 
-Who may (docs/compatibility.md, "Management API: keys"):
-
-- A proxy admin (the master key, or a key of a `proxy_admin` user) may do anything.
-- A `proxy_admin_viewer` reads every key; viewers change nothing.
-- A team admin manages the keys of their teams: creates them (for themselves or as team keys,
-  within the team's models and budget), changes, blocks, regenerates and deletes them.
-- A team member manages only their own keys, and in a team only what the team's
-  `team_member_permissions` grant (`/key/generate`, `/key/update`); they may always create
-  personal keys for themselves (no team), delete and regenerate their own keys, and read the
-  keys of their teams.
-- A key without a user reads itself and nothing else.
-
-A key the caller may not read answers exactly as a missing one does (NotFound), so nothing about
-another team leaks. Every change goes through tenants/keys.py or bumps the tenants generation
-itself, so cached key records everywhere drop it.
+A team admin creates keys for themselves or as team keys, within the team's models and budget;
+a member may always create personal keys for themselves (no team), and in a team only what the
+team's `team_member_permissions` grant. Every change goes through tenants/keys.py or bumps the
+tenants generation itself, so cached key records everywhere drop it.
 """
 
 import logging
@@ -23,17 +13,15 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from tenants import durations, generation, keys, roles
+from tenants import durations, generation, keyaccess, keys, roles
 from tenants.auth import ALL_MODELS, Caller
 from tenants.exceptions import InvalidInput, NotFound, NotPermitted
 from tenants.models import InternalUser, Team, TeamMembership, VirtualKey
 
 log = logging.getLogger(__name__)
 
-READ_ONLY_ROLES = {InternalUser.Role.PROXY_ADMIN_VIEWER, InternalUser.Role.INTERNAL_USER_VIEWER}
 # LiteLLM's UI asks for this on team keys; an empty list already means "whatever the team may use".
 ALL_TEAM_MODELS = "all-team-models"
 # Fields that only a proxy admin may set: they widen what a key may do beyond its owner's say.
@@ -41,101 +29,6 @@ ADMIN_ONLY_FIELDS = ("permissions", "allowed_routes")
 # Fields only an admin of the key's team (or a proxy admin) may change on an existing key: a key's
 # owner must not lift its budget, restart its budget period, or unblock it through /key/update.
 GUARDED_FIELDS = ("max_budget", "soft_budget", "budget_duration", "blocked")
-
-
-# --- finding keys ----------------------------------------------------------------------------
-
-
-def readable(caller: Caller) -> QuerySet[VirtualKey]:
-    """The keys /key/info shows the caller: every key (admins, admin viewers); else the caller's
-    own key, its user's keys, and the keys of the teams its user belongs to (as LiteLLM does)."""
-    if _reads_everything(caller):
-        return VirtualKey.objects.all()
-    assert caller.key is not None
-    mine = Q(pk=caller.key.pk)
-    if caller.key.user_pk is not None:
-        teams = TeamMembership.objects.filter(user_id=caller.key.user_pk).values("team_id")
-        mine |= Q(user_id=caller.key.user_pk) | Q(team_id__in=teams)
-    return VirtualKey.objects.filter(mine)
-
-
-def listable(caller: Caller) -> QuerySet[VirtualKey]:
-    """The keys /key/list shows: every key (admins, viewers); else the user's keys and, for a
-    team admin, every key of their teams. A key without a user has nothing to list."""
-    if _reads_everything(caller):
-        return VirtualKey.objects.all()
-    assert caller.key is not None
-    if caller.key.user_pk is None:
-        raise NotPermitted(
-            "This key has no user, so it has no keys to list; use /key/info for the key itself.",
-            param="user_id",
-            code="key_has_no_user",
-        )
-    administered = roles.administered_teams(caller).values("pk")
-    return VirtualKey.objects.filter(Q(user_id=caller.key.user_pk) | Q(team_id__in=administered))
-
-
-def find(value: str, *, among: QuerySet[VirtualKey]) -> VirtualKey:
-    """The key (raw `sk-...` or its digest) among `among`; NotFound when missing or not there."""
-    key = among.select_related("team", "user").filter(token=keys.token_of(value)).first()
-    if key is None:
-        raise not_found()
-    return key
-
-
-def find_by_alias(alias: str, *, among: QuerySet[VirtualKey]) -> VirtualKey:
-    key = among.select_related("team", "user").filter(key_alias=alias).first() if alias else None
-    if key is None:
-        raise NotFound(f"Key not found. No key with key_alias='{alias}'.", param="key_alias", code="key_not_found")
-    return key
-
-
-def not_found() -> NotFound:
-    return NotFound("Key not found.", param="key", code="key_not_found")
-
-
-def find_to_change(caller: Caller, value: str, *, action: str) -> VirtualKey:
-    """The key the caller names, if they may `action` it (block, unblock, delete, regenerate)."""
-    require_writer(caller)
-    key = find(value, among=readable(caller))
-    check_may(caller, key, action=action)
-    return key
-
-
-def check_may(caller: Caller, key: VirtualKey, *, action: str) -> None:
-    """Raise NotPermitted unless the caller may `action` this key (which it can already read).
-
-    Admins of the key's team may do anything to it. Its owner may delete and regenerate it (as in
-    LiteLLM, in a team too), and update it: in a team when the team grants `/key/update`, else
-    when they made it themselves (LiteLLM's rule: a key an admin made for you is the admin's).
-    """
-    if caller.is_admin or (key.team is not None and roles.is_team_admin(caller, key.team)):
-        return
-    if action in ("block", "unblock"):
-        refusal = "only a proxy admin or an admin of its team may"
-    elif not _owns(caller, key):
-        refusal = "only a proxy admin, an admin of its team or its owner may"
-    elif action == "update" and key.team is not None and not _granted(caller, key.team, "/key/update"):
-        refusal = f"team {key.team.team_id} does not grant its members /key/update (team_member_permissions)"
-    elif action == "update" and key.team is None and key.created_by != caller.user_id:
-        refusal = "it was made for you by an admin, who alone may change it"
-    else:
-        return
-    raise NotPermitted(f"You may not {action} the key {key.key_name}: {refusal}.", param="key", code="not_key_admin")
-
-
-def require_writer(caller: Caller) -> None:
-    """Refuse callers that may change no key at all: viewers, and keys without a user."""
-    if caller.is_admin:
-        return
-    assert caller.key is not None
-    if caller.key.user_pk is None:
-        raise NotPermitted(
-            "A key without a user may only read itself (/key/info); key management needs a user's key.",
-            code="key_has_no_user",
-        )
-    if caller.key.user_role in READ_ONLY_ROLES:
-        raise NotPermitted(f"The role {caller.key.user_role} may only read keys.", code="read_only_role")
 
 
 # --- changing keys ---------------------------------------------------------------------------
@@ -156,7 +49,7 @@ def generate(
     needs a team admin (or a member the team lets generate keys), and fits the team's models and
     budget. Raises InvalidInput (400), NotPermitted (403).
     """
-    require_writer(caller)
+    keyaccess.require_writer(caller)
     team = _team(team_id)
     if not caller.is_admin:
         user_id = user_id or caller.user_id
@@ -166,7 +59,7 @@ def generate(
                 param="user_id",
                 code="not_own_user",
             )
-        if team is not None and not _granted(caller, team, "/key/generate"):
+        if team is not None and not keyaccess.granted(caller, team, "/key/generate"):
             raise NotPermitted(
                 f"You may not create keys for team {team.team_id}: only its admins may"
                 " (or members, when the team's team_member_permissions include /key/generate).",
@@ -196,7 +89,7 @@ def update(caller: Caller, key: VirtualKey, **fields: Any) -> VirtualKey:
     budget period; `metadata` replaces the stored one, `tags` go into it. A budget change needs an
     admin of the key's team; moving the key to another team or user is checked like generate.
     """
-    check_may(caller, key, action="update")
+    keyaccess.check_may(caller, key, action="update")
     team, user = key.team, key.user
     if "team_id" in fields:
         team = _team(fields.pop("team_id"))
@@ -268,8 +161,8 @@ def delete(caller: Caller, values: Iterable[str], *, by_alias: bool = False) -> 
     A key the caller cannot read counts as missing: NotFound, nothing deleted. A key it can read
     but not delete: NotPermitted, nothing deleted.
     """
-    require_writer(caller)
-    visible = readable(caller).select_related("team", "user")
+    keyaccess.require_writer(caller)
+    visible = keyaccess.readable(caller).select_related("team", "user")
     named = list(dict.fromkeys(values))
     if by_alias:
         found = {k.key_alias: k for k in visible.filter(key_alias__in=[a for a in named if a])}
@@ -284,7 +177,7 @@ def delete(caller: Caller, values: Iterable[str], *, by_alias: bool = False) -> 
             raise NotFound("Key not found; nothing was deleted.", param="keys", code="key_not_found")
         chosen = list({token: by_token[token] for token in tokens}.values())
     for key in chosen:
-        check_may(caller, key, action="delete")
+        keyaccess.check_may(caller, key, action="delete")
     keys.delete(chosen)
     for key in chosen:
         _audit("deleted", key, caller)
@@ -428,20 +321,3 @@ def _audit(action: str, key: VirtualKey, caller: Caller, **details: Any) -> None
 
 def _usd(amount: Decimal) -> str:
     return f"{amount.normalize():f}"
-
-
-def _reads_everything(caller: Caller) -> bool:
-    return caller.is_admin or (caller.key is not None and caller.key.user_role == InternalUser.Role.PROXY_ADMIN_VIEWER)
-
-
-def _owns(caller: Caller, key: VirtualKey) -> bool:
-    return caller.key is not None and caller.key.user_pk is not None and key.user_id == caller.key.user_pk
-
-
-def _granted(caller: Caller, team: Team, route: str) -> bool:
-    """A team admin may; a member only what the team's `team_member_permissions` grant."""
-    if roles.is_team_admin(caller, team):
-        return True
-    if caller.key is None or caller.key.user_pk is None or route not in (team.team_member_permissions or []):
-        return False
-    return TeamMembership.objects.filter(team=team, user_id=caller.key.user_pk).exists()

@@ -8,7 +8,7 @@ the proxy admin `default_user_id`.
 from django.db.models import Q, QuerySet
 
 from tenants.auth import Caller
-from tenants.models import InternalUser, Team, TeamMembership, VirtualKey
+from tenants.models import InternalUser, Team, TeamMembership
 
 
 def is_team_admin(caller: Caller, team: Team) -> bool:
@@ -59,24 +59,3 @@ def may_read_user(caller: Caller, user: InternalUser) -> bool:
     if caller.key.user_pk == user.pk:
         return True
     return administered_teams(caller).filter(memberships__user=user).exists()
-
-
-def visible_keys(caller: Caller) -> QuerySet[VirtualKey]:
-    """The keys the caller may see: all (admin); their team's (team admin); their own (anyone)."""
-    if caller.is_admin:
-        return VirtualKey.objects.all()
-    assert caller.key is not None
-    own = VirtualKey.objects.filter(pk=caller.key.pk)
-    if caller.key.user_pk is not None:
-        own = VirtualKey.objects.filter(user_id=caller.key.user_pk) | own
-    return (own | VirtualKey.objects.filter(team__in=administered_teams(caller))).distinct()
-
-
-def may_manage_key(caller: Caller, key: VirtualKey) -> bool:
-    """Change, block, delete or regenerate: admin, the key's team admin, or the key's own user."""
-    if caller.is_admin:
-        return True
-    assert caller.key is not None
-    if key.team is not None and is_team_admin(caller, key.team):
-        return True
-    return caller.key.user_pk is not None and key.user_id == caller.key.user_pk

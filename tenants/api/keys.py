@@ -18,7 +18,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from tenants import keymanagement, keys
+from tenants import keyaccess, keymanagement, keys
 from tenants.api.common import DurationField, ManagementView, MoneyField
 from tenants.api.shapes import MAX_INT, KeyRowSerializer, LimitsInput, parse
 from tenants.models import VirtualKey
@@ -160,12 +160,12 @@ class KeyUpdateView(KeyView):
     def post(self, request: Request) -> Response:
         data = parse(self.Input, request.data)
         name = data.pop("key", None)
-        keymanagement.require_writer(self.caller)
-        readable = keymanagement.readable(self.caller)
+        keyaccess.require_writer(self.caller)
+        readable = keyaccess.readable(self.caller)
         if name:
-            key = keymanagement.find(name, among=readable)
+            key = keyaccess.find(name, among=readable)
         else:
-            key = keymanagement.find_by_alias(data.pop("key_alias"), among=readable)
+            key = keyaccess.find_by_alias(data.pop("key_alias"), among=readable)
         keymanagement.update(self.caller, key, **data)
         return Response({"key": key.token, **KeySerializer(key).data})
 
@@ -207,7 +207,7 @@ class KeyInfoView(KeyView):
         name = data.get("key") or (self.caller.key.token if self.caller.key is not None else None)
         if name is None:
             raise serializers.ValidationError({"key": "The master key has no key record: pass ?key=."})
-        key = keymanagement.find(name, among=keymanagement.readable(self.caller))
+        key = keyaccess.find(name, among=keyaccess.readable(self.caller))
         info = dict(KeySerializer(key).data)
         del info["token"]
         return Response({"key": key.token, "info": info})
@@ -236,7 +236,7 @@ class KeyListView(KeyView):
 
     def get(self, request: Request) -> Response:
         data = parse(self.Input, request.query_params)
-        found = keymanagement.listable(self.caller)
+        found = keyaccess.listable(self.caller)
         if data.get("user_id"):
             found = found.filter(user__user_id=data["user_id"])
         if data.get("team_id"):
@@ -277,7 +277,7 @@ class KeyRegenerateView(KeyView):
         if not name:
             raise serializers.ValidationError({"key": "Name the key to regenerate, in the body or the path."})
         secret = data.pop("new_key", None)
-        found = keymanagement.find_to_change(self.caller, name, action="regenerate")
+        found = keyaccess.find_to_change(self.caller, name, action="regenerate")
         new_secret = keymanagement.regenerate(self.caller, found, secret=secret, **data)
         return generated(found, new_secret)
 
@@ -293,7 +293,7 @@ class KeyBlockView(KeyView):
     def post(self, request: Request) -> Response:
         data = parse(self.Input, request.data)
         action = "block" if self.blocked else "unblock"
-        key = keymanagement.find_to_change(self.caller, data["key"], action=action)
+        key = keyaccess.find_to_change(self.caller, data["key"], action=action)
         keymanagement.set_blocked(self.caller, key, self.blocked)
         return Response(KeySerializer(key).data)
 
