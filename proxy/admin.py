@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 
 from proxy import crypto
 from proxy.configfile import SECRET_PARAMS
+from proxy.deployments import NUMBER_FIELDS
 from proxy.models import Deployment, LoadedConfig
 
 CREDENTIAL_FIELDS = sorted(SECRET_PARAMS - {"api_key"})
@@ -52,15 +53,7 @@ class DeploymentForm(forms.ModelForm):
             "api_version",
             "enabled",
             "mock_response",
-            "rpm",
-            "tpm",
-            "weight",
-            "order",
-            "timeout",
-            "stream_timeout",
-            "max_retries",
-            "input_cost_per_token",
-            "output_cost_per_token",
+            *NUMBER_FIELDS,
             "params",
             "model_info",
         ]
