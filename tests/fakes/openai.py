@@ -16,7 +16,6 @@ that care assert on `requests`.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
 import math
@@ -24,17 +23,14 @@ import random
 import re
 import string
 import struct
-import threading
 import time
-from collections import defaultdict, deque
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 # Provider-neutral: the request and behaviour records, the handler, helpers for OpenAI-style messages.
-from .mistral import Recorded, _Answer, _arguments, _finish, _Handler, _Script, _usage, _words
+from .mistral import _arguments, _finish, _usage, _words
 from .mistral import _text as _text_of
-from .wire import LoopbackServer
+from .scripted import Recorded, ScriptedFake, _Answer, _Handler, _Script
 
 FIM_TEXT = "return a + b"  # a legacy completion with a `suffix` inserts this, as FakeMistral's FIM does
 EMBEDDING_DIMS = 8
@@ -70,7 +66,7 @@ ERROR_BODIES = {
 }
 
 
-class FakeOpenAI:
+class FakeOpenAI(ScriptedFake):
     """An OpenAI-compatible server; queue behaviours with reply/reply_stream/fail/hang/cut_stream/stream_error.
 
     Each queued behaviour answers the next request to its endpoint ("chat", "completions",
@@ -82,115 +78,14 @@ class FakeOpenAI:
 
     API_KEY = "fake-openai-key"
 
-    def __init__(self, api_key: str = API_KEY) -> None:
-        self.api_key = api_key
-        self.requests: list[Recorded] = []
-        self._scripts: dict[str, deque[_Script]] = defaultdict(deque)
-        self._lock = threading.Lock()
-        self._server = LoopbackServer(_Handler, self)
-        self.root = self._server.root
-        self.url = f"{self.root}/v1"
-
-    @classmethod
-    @contextlib.contextmanager
-    def running(cls, api_key: str = API_KEY) -> Iterator[FakeOpenAI]:
-        fake = cls(api_key)
-        fake._server.start()
-        try:
-            yield fake
-        finally:
-            fake._server.stop()
-
-    # -- scripting ----------------------------------------------------------------------------
-
-    def reply(
-        self,
-        text: str | None = None,
-        *,
-        tool_calls: list[dict] | None = None,
-        finish_reason: str | None = None,
-        prompt_tokens: int = 10,
-        completion_tokens: int = 5,
-        endpoint: str = "chat",
-    ) -> None:
-        """Answer `text` ("Hello!", or no content beside tool calls). A tool call is `{"name",
-        "arguments"}` (arguments a dict or a JSON string) or a full `{"id", "type", "function"}`."""
-        calls = [_tool_call(c) for c in tool_calls or []]
-        text = ("" if calls else "Hello!") if text is None else text
-        self._queue(
-            endpoint,
-            _Script(
-                chunks=[text],
-                tool_calls=calls,
-                finish_reason=finish_reason,
-                prompt_tokens=prompt_tokens,
-                completion_tokens=completion_tokens,
-            ),
-        )
-
-    def reply_stream(
-        self,
-        chunks: list[str],
-        *,
-        tool_calls: list[dict] | None = None,
-        prompt_tokens: int = 10,
-        completion_tokens: int | None = None,
-        endpoint: str = "chat",
-        delay: float = 0.0,
-    ) -> None:
-        """Stream one content delta per chunk, `delay` s apart; completion_tokens defaults to len(chunks)."""
-        calls = [_tool_call(c) for c in tool_calls or []]
-        self._queue(
-            endpoint,
-            _Script(
-                chunks=list(chunks),
-                tool_calls=calls,
-                prompt_tokens=prompt_tokens,
-                completion_tokens=completion_tokens,
-                delay=delay,
-            ),
-        )
-
-    def fail(
-        self, status: int, body: dict | None = None, *, endpoint: str = "chat", headers: dict[str, str] | None = None
-    ) -> None:
-        """Answer `status` with `body`, by default OpenAI's error for that status; pass
-        `headers={"retry-after": "1"}` to test a client's back-off."""
-        self._queue(endpoint, _Script(kind="fail", status=status, body=body, headers=headers))
-
-    def hang(self, seconds: float, *, endpoint: str = "chat") -> None:
-        """Read the request, send nothing for `seconds`, then give the default answer to whoever still
-        listens (the queue is left alone: the client's retry may be waiting for the next behaviour)."""
-        self._queue(endpoint, _Script(kind="hang", seconds=seconds))
-
-    def cut_stream(self, after_chunks: int, *, endpoint: str = "chat") -> None:
-        """Stream the role chunk and `after_chunks` pieces (content deltas, then tool-call fragments) of
-        the default reply, then drop the socket: no final chunk, no [DONE], no terminating zero-length
-        HTTP chunk. A non-streaming request gets half of its JSON body instead."""
-        self._queue(endpoint, _Script(kind="cut", after_chunks=after_chunks))
+    @staticmethod
+    def make_tool_call(spec: dict) -> dict:
+        return _tool_call(spec)
 
     def stream_error(self, after_chunks: int, message: str = ERROR_BODIES[500][0], *, endpoint: str = "chat") -> None:
         """As cut_stream, but then send OpenAI's mid-stream `data: {"error": {...}}` event and end the body
         cleanly (no [DONE]), as api.openai.com does when generation fails after the 200."""
         self._queue(endpoint, _Script(kind="cut", after_chunks=after_chunks, body=_error(message, kind="server_error")))
-
-    def reset(self) -> None:
-        with self._lock:
-            self._scripts.clear()
-            self.requests.clear()
-
-    @property
-    def last_request(self) -> Recorded:
-        return self.requests[-1]
-
-    def _queue(self, endpoint: str, script: _Script) -> None:
-        with self._lock:
-            self._scripts[endpoint].append(script)
-
-    def _pop(self, endpoint: str, *kinds: str) -> _Script | None:
-        with self._lock:
-            queue = self._scripts[endpoint]
-            return queue.popleft() if queue and queue[0].kind in kinds else None
 
     # -- serving ------------------------------------------------------------------------------
 
