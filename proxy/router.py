@@ -116,10 +116,7 @@ def _load(fingerprint: tuple) -> Table:
     environment = _environment(config)
     routes: dict[str, list[Route]] = {}
     for deployment in Deployment.objects.filter(enabled=True).order_by("model_name", "order", "id"):
-        try:
-            adapter = providers.adapter_class(deployment)(deployment, environment)
-        except Exception:  # an unsupported provider stays visible; calling it explains why
-            adapter = _Unavailable(deployment, environment)
+        adapter = providers.adapter_for(deployment, environment)
         routes.setdefault(deployment.model_name, []).append(Route(deployment, adapter))
     groups = {alias: ModelGroup(alias, tuple(rs)) for alias, rs in routes.items()}
     return Table(fingerprint=fingerprint, checked_at=time.monotonic(), groups=groups, environment=environment)
@@ -129,11 +126,3 @@ def _environment(config: LoadedConfig | None) -> dict[str, str]:
     if config is None:
         return {}
     return {name: crypto.unseal(value) for name, value in (config.environment_variables or {}).items()}
-
-
-class _Unavailable(Adapter):
-    """Stands in for a deployment whose provider is not supported: every call says so."""
-
-    def _unsupported(self, what: str):  # type: ignore[override]
-        providers.adapter_class(self.deployment)  # raises ProviderMisconfigured with the reason
-        return super()._unsupported(what)

@@ -25,16 +25,22 @@ def is_supported(provider: str) -> bool:
     return provider in ADAPTERS
 
 
-def adapter_class(deployment: "Deployment") -> type[Adapter]:
-    """Return the adapter class serving `deployment`; a mock_response always wins."""
+def adapter_for(deployment: "Deployment", environment: dict[str, str]) -> Adapter:
+    """The adapter serving `deployment`; a mock_response always wins. An unsupported provider gets
+    an adapter that explains itself on every call, so its alias stays listed and its error is clear."""
     if deployment.mock_response:
-        return MockAdapter
-    try:
-        return ADAPTERS[deployment.provider]
-    except KeyError:
-        raise ProviderMisconfigured(
-            f"model '{deployment.model_name}' uses provider '{deployment.provider}', which Tollgate does not "
-            f"support yet (supported: {', '.join(sorted(ADAPTERS))})",
+        return MockAdapter(deployment, environment)
+    adapter = ADAPTERS.get(deployment.provider, UnsupportedProvider)
+    return adapter(deployment, environment)
+
+
+class UnsupportedProvider(Adapter):
+    """Stands in for a deployment whose `provider/` prefix Tollgate cannot call (yet)."""
+
+    def _unsupported(self, what: str) -> ProviderMisconfigured:  # type: ignore[override]
+        return ProviderMisconfigured(
+            f"model '{self.deployment.model_name}' uses provider '{self.deployment.provider}', which Tollgate does "
+            f"not support yet (supported: {', '.join(sorted(ADAPTERS))})",
             param="model",
             code="provider_not_supported",
-        ) from None
+        )
