@@ -23,10 +23,10 @@ import string
 import time
 import uuid
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from . import mistral_schema as schema
-from .scripted import Recorded, ScriptedFake, _Answer, _Handler, _Script
+from .scripted import ScriptedFake, _Answer, _Handler, _Script
 
 FIM_TEXT = "return a + b"
 EMBEDDING_DIMS = 8
@@ -73,20 +73,6 @@ class FakeMistral(ScriptedFake):
         return _tool_call(spec)
 
     # -- serving ------------------------------------------------------------------------------
-
-    def _serve(self, h: _Handler) -> None:
-        raw = h.read_body()
-        body, bad_json = None, None
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError as exc:
-            bad_json = exc
-        path = urlsplit(h.path).path
-        headers = {k.lower(): v for k, v in h.headers.items()}
-        self.requests.append(Recorded(h.command, path, headers, body, raw))
-        answer = self._answer(h, path, body, bad_json)
-        if answer is not None:
-            h.send_json(*answer)
 
     def _answer(self, h: _Handler, path: str, body: Any, bad_json: ValueError | None) -> _Answer | None:
         """The JSON answer (status, payload, headers), or None once a stream or a hang went on the wire."""

@@ -25,12 +25,12 @@ import string
 import struct
 import time
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 # Provider-neutral: the request and behaviour records, the handler, helpers for OpenAI-style messages.
 from .mistral import _arguments, _finish, _usage, _words
 from .mistral import _text as _text_of
-from .scripted import Recorded, ScriptedFake, _Answer, _Handler, _Script
+from .scripted import ScriptedFake, _Answer, _Handler, _Script
 
 FIM_TEXT = "return a + b"  # a legacy completion with a `suffix` inserts this, as FakeMistral's FIM does
 EMBEDDING_DIMS = 8
@@ -88,20 +88,6 @@ class FakeOpenAI(ScriptedFake):
         self._queue(endpoint, _Script(kind="cut", after_chunks=after_chunks, body=_error(message, kind="server_error")))
 
     # -- serving ------------------------------------------------------------------------------
-
-    def _serve(self, h: _Handler) -> None:
-        raw = h.read_body()
-        body, bad_json = None, None
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError as exc:
-            bad_json = exc
-        path = urlsplit(h.path).path
-        headers = {k.lower(): v for k, v in h.headers.items()}
-        self.requests.append(Recorded(h.command, path, headers, body, raw))
-        answer = self._answer(h, path, body, bad_json)
-        if answer is not None:
-            h.send_json(*answer)
 
     def _answer(self, h: _Handler, path: str, body: Any, bad_json: ValueError | None) -> _Answer | None:
         """The JSON answer (status, payload, headers), or None once a stream or a hang went on the wire."""

@@ -9,11 +9,13 @@ wire format and consumes the queue.
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from collections import defaultdict, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from .wire import LoopbackServer, WireHandler
 
@@ -67,6 +69,22 @@ class ScriptedFake:
         raise NotImplementedError
 
     def _serve(self, h: _Handler) -> None:
+        """Record the request, then answer it as the provider would (`_answer`)."""
+        raw = h.read_body()
+        body, bad_json = None, None
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError as exc:
+            bad_json = exc
+        path = urlsplit(h.path).path
+        headers = {k.lower(): v for k, v in h.headers.items()}
+        self.requests.append(Recorded(h.command, path, headers, body, raw))
+        answer = self._answer(h, path, body, bad_json)
+        if answer is not None:
+            h.send_json(*answer)
+
+    def _answer(self, h: _Handler, path: str, body: Any, bad_json: ValueError | None) -> _Answer | None:
+        """The JSON answer (status, payload, headers), or None once a stream or a hang went on the wire."""
         raise NotImplementedError
 
     def __init__(self, api_key: str | None = None) -> None:

@@ -7,6 +7,7 @@ import pytest
 
 from tenants import keys
 from tenants.models import InternalUser, Team, TeamMembership, VirtualKey
+from tests.conftest import HI
 
 
 @pytest.fixture
@@ -86,3 +87,26 @@ def generate_key(api, auth) -> Callable[..., dict]:
         return response.json()
 
     return generate
+
+
+@pytest.fixture
+def alice_key(make_key, alice):
+    return bearer(make_key(user=alice)[1])
+
+
+@pytest.fixture
+def bob_key(make_key, bob):
+    return bearer(make_key(user=bob)[1])
+
+
+@pytest.fixture
+def small(deployment_for):
+    """A mock model: calls to it need no provider."""
+    return deployment_for(None, alias="small", model="mistral/x", mock_response="hi")
+
+
+def chat(client, headers, model="small"):
+    """POST one chat call to the LLM API with `headers` (see `bearer`)."""
+    return client.post(
+        "/v1/chat/completions", data={"model": model, "messages": HI}, content_type="application/json", **headers
+    )

@@ -5,10 +5,8 @@ from django.utils import timezone
 
 from tenants import durations, keys
 from tenants.models import InternalUser, TeamMembership, VirtualKey
-from tests.conftest import HI
-from tests.tenants.conftest import bearer
+from tests.tenants.conftest import bearer, chat, error_of
 
-CHAT = "/v1/chat/completions"
 pytestmark = pytest.mark.django_db
 
 
@@ -28,32 +26,6 @@ def bob(make_user, team):
 def carol(make_user, other_team):
     """A member of team B only."""
     return make_user("carol", team=other_team)
-
-
-@pytest.fixture
-def alice_key(make_key, alice):
-    return bearer(make_key(user=alice)[1])
-
-
-@pytest.fixture
-def bob_key(make_key, bob):
-    return bearer(make_key(user=bob)[1])
-
-
-@pytest.fixture
-def small(deployment_for):
-    return deployment_for(None, alias="small", model="mistral/x", mock_response="hi")
-
-
-def error_of(response, status: int) -> dict:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"}
-    return body["error"]
-
-
-def chat(client, headers, model="small"):
-    return client.post(CHAT, data={"model": model, "messages": HI}, content_type="application/json", **headers)
 
 
 # --- /user/new --------------------------------------------------------------------------------------------
