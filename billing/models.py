@@ -35,7 +35,9 @@ class Counted(enum.IntFlag):
 class UsageRecord(models.Model):
     """One request: who made it, what it asked for, where it went, what it used and cost, how it ended."""
 
-    request_id = models.CharField(max_length=64, unique=True, help_text="Also the response's x-request-id.")
+    request_id = models.CharField(
+        max_length=64, db_index=True, help_text="The x-request-id; a caller may reuse its own"
+    )
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(db_index=True)
     latency_ms = models.FloatField(default=0)
@@ -66,7 +68,7 @@ class UsageRecord(models.Model):
     status = models.PositiveSmallIntegerField(help_text="HTTP status; 499 when the caller went away")
     error_type = models.CharField(max_length=64, blank=True)
 
-    counted_on = models.PositiveSmallIntegerField(default=Counted.NONE, help_text="Counted flags")
+    counted_on = models.PositiveSmallIntegerField(default=0, help_text="Counted flags")
     rolled_up = models.BooleanField(default=False)
 
     class Meta:

@@ -58,7 +58,7 @@ class Migration(migrations.Migration):
             name='UsageRecord',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('request_id', models.CharField(help_text="Also the response's x-request-id.", max_length=64, unique=True)),
+                ('request_id', models.CharField(db_index=True, help_text='The x-request-id; a caller may reuse its own', max_length=64)),
                 ('started_at', models.DateTimeField()),
                 ('ended_at', models.DateTimeField(db_index=True)),
                 ('latency_ms', models.FloatField(default=0)),
@@ -84,7 +84,7 @@ class Migration(migrations.Migration):
                 ('stream', models.BooleanField(default=False)),
                 ('status', models.PositiveSmallIntegerField(help_text='HTTP status; 499 when the caller went away')),
                 ('error_type', models.CharField(blank=True, max_length=64)),
-                ('counted_on', models.PositiveSmallIntegerField(default=, help_text='Counted flags')),
+                ('counted_on', models.PositiveSmallIntegerField(default=0, help_text='Counted flags')),
                 ('rolled_up', models.BooleanField(default=False)),
             ],
             options={
