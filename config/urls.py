@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView
 # live under config.wsgi.BROWSER_PREFIXES, which get sessions, CSRF and auth middleware.
 urlpatterns = [
     path("", include("tenants.urls")),
+    path("", include("billing.urls")),
     path("", include("proxy.model_api")),
     path("v1/", include("proxy.model_api")),
     path("v1/", include("proxy.urls")),
