@@ -41,6 +41,7 @@ STRING_PARAMS = {
     "aws_session_name",
     "aws_profile_name",
     "aws_bedrock_runtime_endpoint",
+    "aws_sts_endpoint",
     "vertex_project",
     "vertex_location",
     "tenant_id",

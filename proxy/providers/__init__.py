@@ -4,6 +4,7 @@ from typing import TYPE_CHECKING
 
 from proxy.exceptions import ProviderMisconfigured
 from proxy.providers.base import Adapter
+from proxy.providers.bedrock import BedrockAdapter
 from proxy.providers.mistral import CodestralAdapter, MistralAdapter
 from proxy.providers.mock import MockAdapter
 from proxy.providers.openai_compat import OpenAICompatibleAdapter
@@ -18,6 +19,7 @@ ADAPTERS: dict[str, type[Adapter]] = {
     "openai": OpenAICompatibleAdapter,
     "custom_openai": OpenAICompatibleAdapter,
     "hosted_vllm": OpenAICompatibleAdapter,
+    "bedrock": BedrockAdapter,
 }
 
 
