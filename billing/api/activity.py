@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.http import HttpResponseBase
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -24,6 +24,9 @@ from tenants.api.shapes import validated
 
 SPLIT = ("day", "model", "provider", "key_hash")
 BREAKDOWNS = ("models", "model_groups", "mcp_servers", "providers", "endpoints", "api_keys", "entities")
+
+
+DESCRIBED = "LiteLLM's SpendAnalyticsPaginatedResponse {results, metadata}; text/csv with format=csv."
 
 
 class ActivityInput(DateRange, PageInput):
@@ -67,7 +70,7 @@ class Tally:
 class UserDailyActivityView(csvexport.SpendView):
     """GET /user/daily/activity?start_date=&end_date=[&model=&api_key=&user_id=&team_id=&page=&page_size=]."""
 
-    @extend_schema(parameters=[ActivityInput], responses={200: dict}, tags=["spend"])
+    @extend_schema(parameters=[ActivityInput], responses={200: OpenApiResponse(description=DESCRIBED)}, tags=["spend"])
     def get(self, request: Request) -> HttpResponseBase:
         data = validated(ActivityInput, request.query_params)
         found = daily.rows(

@@ -8,6 +8,8 @@ docs/compatibility.md). A bad date or a range that ends before it starts is a 40
 import datetime as dt
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from tenants import keys
@@ -24,6 +26,7 @@ class KeyHashField(serializers.CharField):
         return keys.token_of(super().to_internal_value(data))
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class Bound(serializers.Field):
     """A date (the whole UTC day) or, where `instants` is set, an exact time as LiteLLM's UI sends
     it (`2025-01-31 12:00:00`, UTC unless an offset is given)."""
@@ -32,6 +35,7 @@ class Bound(serializers.Field):
 
     def __init__(self, *, instants: bool = False, **kwargs: Any) -> None:
         kwargs.setdefault("required", False)
+        kwargs.setdefault("help_text", "YYYY-MM-DD (UTC)" + (" or YYYY-MM-DD HH:MM:SS" if instants else ""))
         super().__init__(**kwargs)
         self.instants = instants
 

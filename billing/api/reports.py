@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpResponseBase
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -37,6 +37,9 @@ GROUPINGS = {
 CSV_NAMES = {"day": "date", "key_hash": "api_key", "end_user": "customer"}
 
 
+DESCRIBED = "LiteLLM's spend report (a bare array, shaped by group_by); text/csv with format=csv."
+
+
 class ReportInput(DateRange):
     required_dates = True
 
@@ -50,7 +53,7 @@ class ReportInput(DateRange):
 class GlobalSpendReportView(csvexport.SpendView):
     """GET /global/spend/report?start_date=&end_date=[&group_by=team|customer|api_key|model]."""
 
-    @extend_schema(parameters=[ReportInput], responses={200: dict}, tags=["spend"])
+    @extend_schema(parameters=[ReportInput], responses={200: OpenApiResponse(description=DESCRIBED)}, tags=["spend"])
     def get(self, request: Request) -> HttpResponseBase:
         data = validated(ReportInput, request.query_params)
         keyed = "api_key" in data or "internal_user_id" in data

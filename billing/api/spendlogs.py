@@ -13,7 +13,7 @@ from typing import Any
 from django.db.models import QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.http import HttpResponseBase
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,6 +25,12 @@ from tenants.api.shapes import validated
 from tenants.auth import Caller
 
 MAX_LISTED = PageInput.MAX_PAGE_SIZE
+FILTERS = {"request_id": "request_id", "api_key": "key_hash", "user_id": "user_id", "team_id": "team_id"}
+DESCRIBED = (
+    "A bare array of spend-log rows (at most 1000, X-Total-Count says how many matched); with page or "
+    "page_size {data, total, page, page_size, total_pages}; with summarize=true LiteLLM's per-day summary; "
+    "text/csv with format=csv."
+)
 
 
 class SpendLogsInput(DateRange, PageInput):
@@ -46,11 +52,9 @@ class SpendLogsInput(DateRange, PageInput):
 def matching(caller: Caller, data: dict[str, Any]) -> QuerySet[UsageRecord]:
     """The rows the filters select among those the caller may see; a day is the day a request ended."""
     rows = access.restrict(UsageRecord.objects.all(), caller)
-    for field, column in (("request_id", "request_id"), ("api_key", "key_hash"), ("user_id", "user_id")):
+    for field, column in FILTERS.items():
         if field in data:
             rows = rows.filter(**{column: data[field]})
-    if "team_id" in data:
-        rows = rows.filter(team_id=data["team_id"])
     if data.get("start_date") is not None:
         rows = rows.filter(ended_at__gte=since(data["start_date"]))
     if data.get("end_date") is not None:
@@ -61,7 +65,7 @@ def matching(caller: Caller, data: dict[str, Any]) -> QuerySet[UsageRecord]:
 class SpendLogsView(csvexport.SpendView):
     """GET /spend/logs: who called what, when, for how much. `?format=csv` streams every row."""
 
-    @extend_schema(parameters=[SpendLogsInput], responses={200: dict}, tags=["spend"])
+    @extend_schema(parameters=[SpendLogsInput], responses={200: OpenApiResponse(description=DESCRIBED)}, tags=["spend"])
     def get(self, request: Request) -> HttpResponseBase:
         data = validated(SpendLogsInput, request.query_params)
         rows = matching(self.caller, data)
