@@ -2,8 +2,9 @@
 
 A deployment's own `input_cost_per_token` / `output_cost_per_token` win; else the list price of
 its model, found by price list (from the `provider/` prefix) and model id; else the list price of
-`model_info.base_model`. List prices come from FINDERS, first hit wins: today the shipped table
-(billing/prices.py) alone; the admin-editable price table goes in front of it.
+`model_info.base_model`. List prices come from FINDERS, first hit wins: the price book admins edit
+(billing/pricetable.py, the ModelPrice rows in effect now), then the shipped table
+(billing/prices.py) for ids it does not name.
 """
 
 import re
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from billing import prices
+from billing import prices, pricetable
 
 if TYPE_CHECKING:  # billing never imports proxy at run time: proxy calls billing
     from proxy.models import Deployment
@@ -36,7 +37,7 @@ PRICE_LISTS = {
 
 Finder = Callable[[str, str], prices.Listed | None]
 #: Where list prices come from, in order, each asked (price list, exact model id).
-FINDERS: list[Finder] = [prices.find]
+FINDERS: list[Finder] = [pricetable.find, prices.find]
 
 # A suffix naming one version of a model family: -latest, Mistral's -2503, OpenAI's -0125 and
 # -2024-08-06, Anthropic's -20241022. Without an exact price, a version costs what its family does.
@@ -51,7 +52,8 @@ class Price:
     """USD per input token and per output token, and where they came from.
 
     `source` is "deployment", "mock", "list:<price list>/<model id>", "base_model:<...>", or
-    "deployment+<...>" when the deployment set one price and the list gave the other.
+    "deployment+<...>" when the deployment set one price and the list gave the other. A list price
+    from the database ends in "@db#<ModelPrice id>": "list:mistral/mistral-small-latest@db#42".
     """
 
     input: Decimal
@@ -182,7 +184,8 @@ def _find(price_list: str, model: str) -> Hit | None:
         for finder in FINDERS:
             listed = finder(price_list, name)
             if listed is not None:
-                return Hit(f"list:{price_list}/{name}", listed)
+                origin = f"@{listed.origin}" if listed.origin else ""
+                return Hit(f"list:{price_list}/{name}{origin}", listed)
     return None
 
 

@@ -13,6 +13,10 @@ Checked 2026-11-25 against:
   `-latest` names carry the price of the model they serve today (Large 3, Medium 3.5, Small 4,
   Codestral 25.08, Ministral 3); dated names keep the price of that version.
 - Bedrock (us-east-1 / us-west-2 on-demand), OpenAI and Anthropic: the same LiteLLM file.
+- Added 2026-11-25 (Devstral, Saba, mistral-tiny; GPT-5 family, o1/o3/o4-mini, GPT-4 Turbo, GPT-4;
+  Claude Sonnet 4.6, Opus 4.6, 3 Sonnet): LiteLLM's file and the providers' pricing pages as
+  mirrored in public price tables.
+The database price book (billing/pricetable.py) wins over this table; migration 0002 loads it there.
 """
 
 from dataclasses import dataclass
@@ -23,11 +27,17 @@ MILLION = Decimal(1_000_000)
 
 @dataclass(frozen=True)
 class Listed:
-    """One model's list price: USD per input and per output token, and its answer size limit."""
+    """One model's list price: USD per input and per output token, and its answer size limit.
+
+    `origin` names where an edited price is kept ("db#42": that ModelPrice row, see
+    billing/pricetable.py), so the usage ledger can tell which row a call was billed by; empty
+    for this shipped table.
+    """
 
     input: Decimal
     output: Decimal
     max_output: int | None = None
+    origin: str = ""
 
 
 def per_million(input_usd: str, output_usd: str, max_output: int | None = None) -> Listed:
@@ -51,6 +61,9 @@ MINISTRAL_3_3B = per_million("0.1", "0.1", K128)
 MINISTRAL_3_8B = per_million("0.15", "0.15", K256)
 MAGISTRAL_SMALL = per_million("0.5", "1.5", 40_000)
 MAGISTRAL_MEDIUM = per_million("2", "5", 40_000)
+DEVSTRAL_2 = per_million("0.4", "2", K256)
+DEVSTRAL_SMALL = per_million("0.1", "0.3", K256)
+SABA = per_million("0.2", "0.6", K32)
 MISTRAL_EMBED = per_million("0.1", "0")
 CODESTRAL_EMBED = per_million("0.15", "0")
 
@@ -83,6 +96,7 @@ MISTRAL: dict[str, Listed] = {
     "codestral-mamba-latest": MAMBA,
     "codestral-mamba-2407": MAMBA,
     "open-mistral-7b": per_million("0.25", "0.25", K32),
+    "mistral-tiny": per_million("0.25", "0.25", K32),  # the 7B's first API name
     "open-mixtral-8x7b": per_million("0.7", "0.7", K32),
     "open-mixtral-8x22b": per_million("2", "6", K64),
     "pixtral-12b-latest": PIXTRAL_12B,
@@ -104,6 +118,16 @@ MISTRAL: dict[str, Listed] = {
     "magistral-medium-2509": per_million("2", "5", K128),
     "magistral-medium-2507": MAGISTRAL_MEDIUM,
     "magistral-medium-2506": MAGISTRAL_MEDIUM,
+    "devstral-latest": DEVSTRAL_2,
+    "devstral-2512": DEVSTRAL_2,
+    "devstral-medium-latest": DEVSTRAL_2,
+    "devstral-medium-2507": per_million("0.4", "2", K128),
+    "devstral-small-latest": DEVSTRAL_SMALL,
+    "labs-devstral-small-2512": DEVSTRAL_SMALL,
+    "devstral-small-2507": per_million("0.1", "0.3", K128),
+    "devstral-small-2505": per_million("0.1", "0.3", K128),
+    "mistral-saba-latest": SABA,
+    "mistral-saba-2502": SABA,
     "mistral-embed": MISTRAL_EMBED,
     "mistral-embed-2312": MISTRAL_EMBED,
     "codestral-embed": CODESTRAL_EMBED,
@@ -121,7 +145,14 @@ BEDROCK: dict[str, Listed] = {
 }
 
 GPT_4O = per_million("2.5", "10", 16_384)
+GPT_5 = per_million("1.25", "10", 128_000)
+O_MINI = per_million("1.1", "4.4", 100_000)
 OPENAI: dict[str, Listed] = {
+    "gpt-5": GPT_5,
+    "gpt-5.1": GPT_5,
+    "gpt-5.2": per_million("1.75", "14", 128_000),
+    "gpt-5-mini": per_million("0.25", "2", 128_000),
+    "gpt-5-nano": per_million("0.05", "0.4", 128_000),
     "gpt-4o": GPT_4O,
     "gpt-4o-2024-11-20": GPT_4O,
     "gpt-4o-2024-08-06": GPT_4O,
@@ -130,7 +161,13 @@ OPENAI: dict[str, Listed] = {
     "gpt-4.1": per_million("2", "8", 32_768),
     "gpt-4.1-mini": per_million("0.4", "1.6", 32_768),
     "gpt-4.1-nano": per_million("0.1", "0.4", 32_768),
-    "o3-mini": per_million("1.1", "4.4", 100_000),
+    "o1": per_million("15", "60", 100_000),
+    "o1-mini": per_million("1.1", "4.4", 65_536),
+    "o3": per_million("2", "8", 100_000),
+    "o3-mini": O_MINI,
+    "o4-mini": O_MINI,
+    "gpt-4-turbo": per_million("10", "30", 4096),
+    "gpt-4": per_million("30", "60", 4096),
     "gpt-3.5-turbo": per_million("0.5", "1.5", 4096),
     "gpt-3.5-turbo-1106": per_million("1", "2", 4096),
     "text-embedding-3-small": per_million("0.02", "0"),
@@ -147,14 +184,17 @@ ANTHROPIC: dict[str, Listed] = {
     "claude-sonnet-4": SONNET,
     "claude-sonnet-4-0": SONNET,
     "claude-sonnet-4-5": SONNET,
+    "claude-sonnet-4-6": SONNET,
     "claude-opus-4": OPUS_4,
     "claude-opus-4-0": OPUS_4,
     "claude-opus-4-1": OPUS_4,
     "claude-opus-4-5": per_million("5", "25", 64_000),
+    "claude-opus-4-6": per_million("5", "25", 128_000),
     "claude-haiku-4-5": per_million("1", "5", 64_000),
     "claude-3-5-haiku": per_million("0.8", "4", 8192),
     "claude-3-haiku": per_million("0.25", "1.25", 4096),
     "claude-3-opus": per_million("15", "75", 4096),
+    "claude-3-sonnet": per_million("3", "15", 4096),
 }
 
 LISTS: dict[str, dict[str, Listed]] = {
