@@ -15,8 +15,8 @@ class ProxyConfig(AppConfig):
         def changed(**kwargs) -> None:
             router.invalidate()
 
-        post_save.connect(changed, sender=Deployment, dispatch_uid="proxy-router-save")
-        post_delete.connect(changed, sender=Deployment, dispatch_uid="proxy-router-delete")
+        post_save.connect(changed, sender=Deployment, weak=False, dispatch_uid="proxy-router-save")
+        post_delete.connect(changed, sender=Deployment, weak=False, dispatch_uid="proxy-router-delete")
 
         from django.conf import settings
 

@@ -17,5 +17,9 @@ class TenantsConfig(AppConfig):
             generation.bump()
 
         for model in (VirtualKey, Team, InternalUser, TeamMembership):
-            post_save.connect(changed, sender=model, dispatch_uid=f"tenants-generation-save-{model.__name__}")
-            post_delete.connect(changed, sender=model, dispatch_uid=f"tenants-generation-delete-{model.__name__}")
+            post_save.connect(
+                changed, sender=model, weak=False, dispatch_uid=f"tenants-generation-save-{model.__name__}"
+            )
+            post_delete.connect(
+                changed, sender=model, weak=False, dispatch_uid=f"tenants-generation-delete-{model.__name__}"
+            )
