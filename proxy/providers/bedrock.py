@@ -94,12 +94,7 @@ class BedrockAdapter(Adapter):
         )
 
     def _relay(self, stream: Any, translate: Callable[[Iterable[dict[str, Any]]], Iterator[Body]]) -> Iterator[Body]:
-        """Yield the translated chunks; close the stream however the loop ends, so the connection is freed."""
-        try:
-            with translated(self.model.model_id):
-                yield from translate(stream)
-        finally:
-            stream.close()
+        return _Relay(stream, translate(stream), self.model.model_id)
 
     # --- the client ------------------------------------------------------------------------------
     def _client(self, *, stream: bool) -> Any:
@@ -158,3 +153,26 @@ class BedrockAdapter(Adapter):
             f"model '{self.deployment.model_name}' cannot be called: {what} is unavailable ({error})",
             code="provider_misconfigured",
         )
+
+
+class _Relay:
+    """The OpenAI chunks of one Bedrock stream, with botocore's errors translated as they surface.
+
+    `close()` frees the connection however the relay ends, even before the first chunk was read
+    (a generator's `finally` would not run then).
+    """
+
+    def __init__(self, stream: Any, chunks: Iterator[Body], model_id: str) -> None:
+        self._stream = stream
+        self._chunks = chunks
+        self._model_id = model_id
+
+    def __iter__(self) -> "_Relay":
+        return self
+
+    def __next__(self) -> Body:
+        with translated(self._model_id):
+            return next(self._chunks)
+
+    def close(self) -> None:
+        self._stream.close()

@@ -435,6 +435,15 @@ def test_a_silent_upstream_is_a_504(client, auth, fake_bedrock, bedrock_for):
     assert r.json()["error"]["code"] == "upstream_timeout"
 
 
+def test_a_stream_that_stalls_ends_with_a_504_error_event(client, auth, fake_bedrock, bedrock_for):
+    bedrock_for(fake_bedrock, stream_timeout=0.3)
+    fake_bedrock.reply_stream(["a", "b"], delay=1.0)
+
+    payloads = events(post(client, auth, {"model": "large", "messages": HI, "stream": True}))
+
+    assert payloads[-1]["error"]["status"] == 504
+
+
 def test_a_non_mistral_model_cannot_be_forced_to_invoke(client, auth, fake_bedrock, bedrock_for):
     bedrock_for(fake_bedrock, alias="nova", model="bedrock/invoke/amazon.nova-pro-v1:0")
 
