@@ -12,8 +12,7 @@ import pytest
 from mistralai.client import Mistral
 
 from tests.e2e.server import Tollgate, running
-from tests.fakes.bedrock import FakeBedrock, png
-from tests.fakes.bedrock_fixtures import AWS_VARIABLES
+from tests.fakes.bedrock import AWS_VARIABLES, FakeBedrock, png
 
 KEY = "sk-e2e-bedrock-master-key-abcdefghijklmnop"
 CONFIG = """\

@@ -49,6 +49,24 @@ STATUS = {
 }
 MISTRAL_TOOL_ID = re.compile(r"[A-Za-z0-9]{9}")
 IMAGE_FORMATS = {"png", "jpeg", "gif", "webp"}
+# What boto3 reads from the environment: tests clear these so that only the fake can be reached.
+AWS_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_REGION_NAME",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+)
 
 
 def png(width: int = 2, height: int = 2, *, padding: int = 0) -> bytes:

@@ -7,26 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.bedrock import FakeBedrock
+from tests.fakes.bedrock import AWS_VARIABLES, FakeBedrock
 
 MODEL = "bedrock/mistral.mistral-large-2407-v1:0"
-AWS_VARIABLES = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_REGION_NAME",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_STS",
-    "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
-    "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-)
 
 
 def isolate_aws(monkeypatch: pytest.MonkeyPatch, tmp: Path) -> None:
