@@ -9,7 +9,7 @@ each AWS event-stream message, which botocore decodes as it arrives, is passed o
 
 import functools
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from django.conf import settings
@@ -23,13 +23,18 @@ from proxy.providers.bedrock_errors import translated
 from proxy.providers.bedrock_models import CONVERSE, MESSAGES, PROMPT, route
 from proxy.providers.mistral import prompt_as_chat
 
+if TYPE_CHECKING:
+    from proxy.models import Deployment
+
 REGION_VARIABLES = ("AWS_REGION_NAME", "AWS_REGION", "AWS_DEFAULT_REGION")
 ENDPOINT_VARIABLES = ("AWS_BEDROCK_RUNTIME_ENDPOINT",)
 JSON = "application/json"
 
 
 class BedrockAdapter(Adapter):
-    def __init__(self, deployment: Any, environment: dict[str, str]) -> None:
+    """One Bedrock deployment: the API its model takes, and a shared boto3 client built from its settings."""
+
+    def __init__(self, deployment: "Deployment", environment: dict[str, str]) -> None:
         super().__init__(deployment, environment)
         self.model = route(deployment.provider_model)
         # Bedrock-Mistral takes only 9-character alphanumeric tool-call ids; other models any id.
