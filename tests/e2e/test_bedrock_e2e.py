@@ -381,3 +381,35 @@ def test_mistral_sdk_errors(mistral, fake, error_type, status):
     with pytest.raises(SDKError) as e:
         mistral.chat.complete(model="mistral-large", messages=HI, retries=None)
     assert e.value.status_code == status
+
+
+# --- one worker, many calls -----------------------------------------------------------------------
+
+
+def test_concurrent_streams_share_the_worker_without_queueing(gateway, fake):
+    """gevent lets one worker wait on many Bedrock streams at once; the client's pool must not serialise them."""
+    import concurrent.futures
+    import time
+
+    calls = 20
+    for _ in range(calls):
+        fake.reply_stream(["a", "b"], delay=0.5)
+
+    def one(_: int) -> str:
+        with openai.OpenAI(base_url=gateway.url + "/v1", api_key=gateway.key, max_retries=0, timeout=30) as sdk:
+            stream = sdk.chat.completions.create(model="mistral-large", messages=HI, stream=True)
+            return "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+
+    started = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(calls) as pool:
+        answers = list(pool.map(one, range(calls)))
+    elapsed = time.monotonic() - started
+
+    assert answers == ["ab"] * calls
+    assert elapsed < 4  # one at a time would take 20 s
+
+
+def test_bedrock_aliases_are_listed(client):
+    ids = {m.id for m in client.models.list().data}
+
+    assert {"mistral-large", "mistral-7b", "mistral-large-role"} <= ids
