@@ -1,51 +1,121 @@
-"""Settle a finished call: what it used, what it cost, how it ended.
+"""The usage ledger: one row per request, written before the caller holds a complete answer.
 
-For now each settled call is one structured log line (request id, key hint, alias, deployment,
-tokens, latency, status) — never a key or prompt text. The usage ledger issue turns this into
-one durable usage row per request, written here before the stream's [DONE].
+`record` is step 6 of the hot path (DESIGN.md §1): one INSERT, in the transaction that commits
+the request's spend on the rows that carry a limit (tenants/limits.py), so the ledger and the
+counters it feeds never disagree about a request. It runs before a JSON answer is returned and
+before a stream's `[DONE]` — and when the caller goes away mid-stream, for what was generated —
+so no answer a client received is unbilled. Requests refused before any provider call (bad key,
+bad body, unknown model, a limit) are recorded too, at zero cost (`refused`).
+
+Everything derived — spend totals, the daily table, reports — is built from these rows by the
+rollup (billing/rollup.py), never on the hot path.
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection
+
+from billing.models import Counted, UsageRecord
 
 log = logging.getLogger("tollgate.usage")
+
+ZERO = Decimal(0)
+COUNTED_BY_KIND = {"key": Counted.KEY, "user": Counted.USER, "team": Counted.TEAM, "member": Counted.MEMBER}
 
 
 @dataclass
 class Outcome:
+    """A finished (or refused) request, as the ledger stores it. Field names are the row's columns."""
+
     request_id: str
-    caller_hint: str
+    started_at: float  # Unix time
     endpoint: str
-    alias: str
-    deployment_id: int | None
-    provider: str
-    provider_model: str
-    stream: bool
     status: int
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
     latency_ms: float = 0.0
     time_to_first_token_ms: float | None = None
+    key_hash: str = ""
+    key_name: str = ""
+    team_id: str = ""
+    user_id: str = ""
+    end_user: str = ""
+    model: str = ""
+    deployment_id: int | None = None
+    provider: str = ""
+    provider_model: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    tokens_estimated: bool = False
+    cost: Decimal = ZERO
+    input_cost_per_token: Decimal | None = None
+    output_cost_per_token: Decimal | None = None
+    price_source: str = ""
+    stream: bool = False
     error_type: str = ""
 
 
-def settle(outcome: Outcome) -> None:
-    """Record a finished call. Must be cheap: it runs before the stream's [DONE] is sent."""
+COLUMNS = [f.name for f in fields(Outcome)] + ["ended_at", "total_tokens", "counted_on", "rolled_up"]
+
+
+def record(outcome: Outcome, charged: tuple[str, ...] = ()) -> None:
+    """Insert the usage row of `outcome`; `charged` names the tenant rows whose spend already has it.
+
+    Runs inside the caller's transaction when there is one. Also writes one log line per request
+    (no key, no prompt), which is what operators grep.
+    """
+    counted = Counted.NONE
+    for kind in charged:
+        counted |= COUNTED_BY_KIND[kind]
+    values = _values(outcome, counted)
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(), [values[name] for name in COLUMNS])
     log.info(
         "request=%s key=%s endpoint=%s model=%s deployment=%s provider=%s/%s stream=%s status=%s "
-        "prompt_tokens=%d completion_tokens=%d latency_ms=%.1f ttft_ms=%s error=%s",
+        "tokens=%d+%d%s cost=%s latency_ms=%.1f error=%s",
         outcome.request_id,
-        outcome.caller_hint,
+        outcome.key_name or "-",
         outcome.endpoint,
-        outcome.alias,
+        outcome.model or "-",
         outcome.deployment_id,
-        outcome.provider,
-        outcome.provider_model,
+        outcome.provider or "-",
+        outcome.provider_model or "-",
         outcome.stream,
         outcome.status,
         outcome.prompt_tokens,
         outcome.completion_tokens,
+        " (estimated)" if outcome.tokens_estimated else "",
+        outcome.cost,
         outcome.latency_ms,
-        "-" if outcome.time_to_first_token_ms is None else f"{outcome.time_to_first_token_ms:.1f}",
         outcome.error_type or "-",
     )
+
+
+def _values(outcome: Outcome, counted: Counted) -> dict[str, Any]:
+    ops = connection.ops
+    values: dict[str, Any] = {f.name: getattr(outcome, f.name) for f in fields(Outcome)}
+    started = datetime.fromtimestamp(outcome.started_at, UTC)
+    ended = datetime.fromtimestamp(outcome.started_at + outcome.latency_ms / 1000, UTC)
+    values["started_at"] = ops.adapt_datetimefield_value(started)
+    values["ended_at"] = ops.adapt_datetimefield_value(ended)
+    for name in ("cost", "input_cost_per_token", "output_cost_per_token"):
+        values[name] = ops.adapt_decimalfield_value(values[name])
+    values["total_tokens"] = outcome.prompt_tokens + outcome.completion_tokens
+    values["counted_on"] = int(counted)
+    values["rolled_up"] = False
+    return values
+
+
+_sql: str | None = None
+
+
+def _insert_sql() -> str:
+    """One INSERT with every column, built once: the ORM's per-row work is not needed here."""
+    global _sql
+    if _sql is None:
+        table = connection.ops.quote_name(UsageRecord._meta.db_table)
+        names = ", ".join(connection.ops.quote_name(c) for c in COLUMNS)
+        _sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
+    return _sql

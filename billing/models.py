@@ -13,9 +13,6 @@ import enum
 
 from django.db import models
 
-MONEY = {"max_digits": 24, "decimal_places": 12}
-UNIT_PRICE = {"max_digits": 24, "decimal_places": 15}
-
 
 class Counted(enum.IntFlag):
     """The tenant rows whose `spend` already includes a usage row's cost (`UsageRecord.counted_on`).
@@ -59,9 +56,9 @@ class UsageRecord(models.Model):
     completion_tokens = models.IntegerField(default=0)
     total_tokens = models.IntegerField(default=0)
     tokens_estimated = models.BooleanField(default=False, help_text="Counted by Tollgate: the provider reported none")
-    cost = models.DecimalField(**MONEY, default=0)
-    input_cost_per_token = models.DecimalField(**UNIT_PRICE, null=True, blank=True)
-    output_cost_per_token = models.DecimalField(**UNIT_PRICE, null=True, blank=True)
+    cost = models.DecimalField(max_digits=24, decimal_places=12, default=0)
+    input_cost_per_token = models.DecimalField(max_digits=24, decimal_places=15, null=True, blank=True)
+    output_cost_per_token = models.DecimalField(max_digits=24, decimal_places=15, null=True, blank=True)
     price_source = models.CharField(max_length=255, blank=True)
 
     stream = models.BooleanField(default=False)
@@ -95,8 +92,8 @@ class ModelPrice(models.Model):
         max_length=32, help_text="mistral, bedrock, openai, anthropic (the provider/ prefix bills by one)"
     )
     model = models.CharField(max_length=255, help_text="The provider's model id, e.g. mistral-small-latest")
-    input_cost_per_token = models.DecimalField(**UNIT_PRICE)
-    output_cost_per_token = models.DecimalField(**UNIT_PRICE, default=0)
+    input_cost_per_token = models.DecimalField(max_digits=24, decimal_places=15)
+    output_cost_per_token = models.DecimalField(max_digits=24, decimal_places=15, default=0)
     max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
     effective_from = models.DateTimeField(help_text="Calls that start at or after this time use this price")
     note = models.CharField(max_length=255, blank=True)
@@ -132,7 +129,7 @@ class DailyUsage(models.Model):
     prompt_tokens = models.BigIntegerField(default=0)
     completion_tokens = models.BigIntegerField(default=0)
     total_tokens = models.BigIntegerField(default=0)
-    spend = models.DecimalField(**MONEY, default=0)
+    spend = models.DecimalField(max_digits=24, decimal_places=12, default=0)
 
     class Meta:
         constraints = [

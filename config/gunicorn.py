@@ -39,3 +39,10 @@ def post_worker_init(worker) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+
+    from django.conf import settings
+
+    if settings.TOLLGATE_EMBEDDED_BEAT:  # no Redis, so no Celery beat: run its schedule here
+        from config import embedded_beat
+
+        embedded_beat.start()

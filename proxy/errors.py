@@ -43,8 +43,8 @@ def envelope(message: str, *, type: str, param: str | None = None, code: str | N
     return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
-def describe(exc: Exception) -> tuple[int, dict, dict[str, str]]:
-    """Return (status, envelope, extra headers) for any exception."""
+def describe(exc: Exception, *, quiet: bool = False) -> tuple[int, dict, dict[str, str]]:
+    """Return (status, envelope, extra headers) for any exception; log the unexpected unless `quiet`."""
     if isinstance(exc, proxy.UpstreamError):
         return _upstream(exc)
     for cls, status, kind in STATUS:
@@ -53,7 +53,8 @@ def describe(exc: Exception) -> tuple[int, dict, dict[str, str]]:
             headers = _rate_limit_headers(exc) if isinstance(exc, tenants.RateLimited) else {}
             return status, envelope(exc.message, type=kind, param=exc.param, code=code), headers  # type: ignore[attr-defined]
     if isinstance(exc, DatabaseError):
-        log.error("database unavailable: %s", type(exc).__name__)
+        if not quiet:
+            log.error("database unavailable: %s", type(exc).__name__)
         return (
             503,
             envelope(
@@ -61,12 +62,24 @@ def describe(exc: Exception) -> tuple[int, dict, dict[str, str]]:
             ),
             {"Retry-After": "5"},
         )
-    log.exception("unexpected error", exc_info=exc)
+    if not quiet:
+        log.exception("unexpected error", exc_info=exc)
     return (
         500,
         envelope("Tollgate hit an unexpected error; it has been logged.", type="api_error", code="internal_error"),
         {},
     )
+
+
+def status_of(exc: Exception) -> int:
+    """The status `exc` is answered with: what the usage ledger records for a failed request."""
+    return describe(exc, quiet=True)[0]
+
+
+def code_of(exc: Exception) -> str:
+    """A short name for how a request failed (the envelope's code, else its type), for the ledger."""
+    error = describe(exc, quiet=True)[1]["error"]
+    return str(error["code"] or error["type"])[:64]
 
 
 def _rate_limit_headers(exc: tenants.RateLimited) -> dict[str, str]:

@@ -78,6 +78,7 @@ def read_json(request: HttpRequest) -> Body:
         raise InvalidRequest(f"The request body is not valid JSON: {e}.", code="invalid_json") from None
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
+    request.json_body = body  # type: ignore[attr-defined]  # the usage row of a refused request names its model
     return body
 
 

@@ -48,10 +48,12 @@ def _events(chunks: Iterator[Body], call: Call, *, include_usage: bool, object_n
     usage: Usage | None = None
     first_token_at: float | None = None
     last: Body = {}
+    generated: list[str] = []  # what was relayed, counted only if the provider reports no usage
     try:
         for chunk in chunks:
             if first_token_at is None:
                 first_token_at = time.monotonic()
+            _collect_text(chunk, generated)
             reported = Usage.of(chunk.get("usage"))
             if reported is not None:
                 usage = reported
@@ -67,19 +69,22 @@ def _events(chunks: Iterator[Body], call: Call, *, include_usage: bool, object_n
             last = chunk
             yield b"data: " + orjson.dumps(chunk) + b"\n\n"
     except Exception as e:  # the provider cut the stream, or timed out mid-way
-        call.settle(status=502, usage=usage, first_token_at=first_token_at, error=e)
+        call.settle(status=502, usage=usage, first_token_at=first_token_at, error=e, generated=generated)
         log.warning("request=%s stream broke off: %s", call.request_id, type(e).__name__)
         yield errors.event(e)
         return
     except GeneratorExit:  # the caller went away: bill what was generated
-        call.settle(status=499, usage=usage, first_token_at=first_token_at)
+        try:
+            call.settle(status=499, usage=usage, first_token_at=first_token_at, generated=generated)
+        except Exception:  # the server swallows errors raised while closing a response: say it here
+            log.exception("request=%s could not be recorded after the caller left", call.request_id)
         raise
     finally:
         close = getattr(chunks, "close", None)
         if close is not None:
             close()  # releases the upstream connection however the loop ended
     # Settle before sending [DONE]: a client holding a complete answer must never be unbilled.
-    call.settle(status=200, usage=usage, first_token_at=first_token_at)
+    call.settle(status=200, usage=usage, first_token_at=first_token_at, generated=generated)
     if include_usage:
         final = shapes.usage_chunk(
             chunk_id=last.get("id", ""),
@@ -90,3 +95,22 @@ def _events(chunks: Iterator[Body], call: Call, *, include_usage: bool, object_n
         )
         yield b"data: " + orjson.dumps(final) + b"\n\n"
     yield DONE
+
+
+def _collect_text(chunk: Body, into: list[str]) -> None:
+    """Keep the text a chunk carries (content, text completion, tool-call arguments) for an estimate."""
+    for choice in chunk.get("choices") or ():
+        if not isinstance(choice, dict):
+            continue
+        delta = choice.get("delta")
+        if isinstance(delta, dict):
+            content = delta.get("content")
+            if isinstance(content, str):
+                into.append(content)
+            for call in delta.get("tool_calls") or ():
+                function = call.get("function") if isinstance(call, dict) else None
+                if isinstance(function, dict):
+                    into.extend(v for v in (function.get("name"), function.get("arguments")) if isinstance(v, str))
+        text = choice.get("text")
+        if isinstance(text, str):
+            into.append(text)

@@ -16,27 +16,27 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from proxy import calls, catalog, errors, router, schemas, streaming
-from proxy.exceptions import ProxyError
 from tenants import auth
-from tenants.exceptions import TenantError
 
 
 class ProxyView(View):
     """Authenticate the caller, run the handler, and turn every failure into the error envelope."""
 
     caller: auth.Caller
+    endpoint = ""  # an LLM endpoint's name in the usage ledger; "" for the others (models)
 
     @classonlymethod
     def as_view(cls, **initkwargs: Any):
         return csrf_exempt(super().as_view(**initkwargs))  # key auth, not cookies: no CSRF surface
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        started_at = time.time()
         try:
             self.caller = auth.authenticate(request)
             return super().dispatch(request, *args, **kwargs)
-        except (ProxyError, TenantError) as e:
-            return errors.response(e)
-        except Exception as e:  # database down, or a bug: still the envelope, never a HTML page
+        except Exception as e:  # ours, the database being down, or a bug: the envelope, never a HTML page
+            if self.endpoint:  # every LLM request leaves a usage row, refused ones too
+                calls.refused(request, getattr(self, "caller", None), e, endpoint=self.endpoint, started_at=started_at)
             return errors.response(e)
 
     def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -46,9 +46,11 @@ class ProxyView(View):
 class ChatCompletionsView(ProxyView):
     """POST /v1/chat/completions: a JSON answer or a stream."""
 
+    endpoint = "chat"
+
     def post(self, request: HttpRequest) -> HttpResponseBase:
         body = schemas.chat(request)
-        route, call = calls.begin(request, self.caller, body, endpoint="chat")  # 403/404/429: no upstream call
+        route, call = calls.begin(request, self.caller, body, endpoint=self.endpoint)  # 403/404/429: no upstream call
         with call.guard():
             if call.stream:
                 chunks = route.adapter.stream_chat(body)
@@ -59,9 +61,11 @@ class ChatCompletionsView(ProxyView):
 class CompletionsView(ProxyView):
     """POST /v1/completions: OpenAI's text completions (FIM for Codestral models)."""
 
+    endpoint = "completions"
+
     def post(self, request: HttpRequest) -> HttpResponseBase:
         body = schemas.completion(request)
-        route, call = calls.begin(request, self.caller, body, endpoint="completions")
+        route, call = calls.begin(request, self.caller, body, endpoint=self.endpoint)
         with call.guard():
             if call.stream:
                 chunks = route.adapter.stream_text_completion(body)
@@ -74,9 +78,11 @@ class CompletionsView(ProxyView):
 class FimCompletionsView(ProxyView):
     """POST /v1/fim/completions: Mistral's fill-in-the-middle, answered chat-shaped."""
 
+    endpoint = "fim"
+
     def post(self, request: HttpRequest) -> HttpResponseBase:
         body = schemas.fim(request)
-        route, call = calls.begin(request, self.caller, body, endpoint="fim")
+        route, call = calls.begin(request, self.caller, body, endpoint=self.endpoint)
         with call.guard():
             if call.stream:
                 return streaming.stream(route.adapter.stream_fim(body), call, include_usage=schemas.wants_usage(body))
@@ -86,9 +92,11 @@ class FimCompletionsView(ProxyView):
 class EmbeddingsView(ProxyView):
     """POST /v1/embeddings."""
 
+    endpoint = "embeddings"
+
     def post(self, request: HttpRequest) -> HttpResponseBase:
         body = schemas.embeddings(request)
-        route, call = calls.begin(request, self.caller, body, endpoint="embeddings")
+        route, call = calls.begin(request, self.caller, body, endpoint=self.endpoint)
         with call.guard():
             return streaming.answer(route.adapter.embeddings(body), call)
 

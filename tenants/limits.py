@@ -18,7 +18,9 @@ refused when a budget covers it — a budget that could be overrun is not a budg
 """
 
 import logging
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -76,29 +78,82 @@ def admit(caller: Caller, *, cost: Decimal | None, tokens: int) -> Reservation:
 
         try:
             redis_limits.admit(reservation)
+            _fallback.caught_up = False
             return reservation
         except redis_limits.Unavailable as e:
             log.warning("Redis unavailable for admission (%s): using database counters", e)
+            _fallback.catch_up()
     _admit_in_database(reservation)
     return reservation
 
 
-def settle(reservation: Reservation, *, cost: Decimal, tokens: int) -> None:
-    """Commit what the request really cost and used; release the rest. Runs once per reservation."""
-    if reservation.settled or reservation.backend == "none":
-        reservation.settled = True
+class _Fallback:
+    """When Redis goes away, the database's spend must be complete before it admits anything.
+
+    With Redis, settled spend reaches the scope rows through the rollup (billing/rollup.py), some
+    seconds late — and the rollup runs on Celery, whose broker is that Redis. So the first
+    admission of this process that falls back counts every pending usage row first; the others
+    wait for it. While Redis stays away, settling writes spend directly (`_commit_spend`).
+    """
+
+    def __init__(self) -> None:
+        self.caught_up = False
+        self.lock = threading.Lock()  # gevent's, in a gevent worker
+
+    def catch_up(self) -> None:
+        if self.caught_up:
+            return
+        with self.lock:
+            if not self.caught_up:
+                from billing import rollup
+
+                rollup.run()
+                self.caught_up = True
+
+
+_fallback = _Fallback()
+
+
+Recorder = Callable[[tuple[str, ...]], None]  # writes the usage row, given the scope kinds charged
+Charge = Callable[..., tuple[str, ...]]  # writes spend on scope rows; returns the kinds it wrote
+
+
+def settle(reservation: Reservation, *, cost: Decimal, tokens: int, record: Recorder) -> None:
+    """Commit what the request really cost and used, release the rest, and record it. Runs once.
+
+    `record(charged)` writes the request's usage row (billing/ledger.py) in the same database
+    transaction that adds `cost` to the spend of the scope rows named in `charged`, so a row and
+    the spend it accounts for commit together or not at all. With Redis, the counters there are
+    settled first (outside the transaction: a slow Redis never holds a database connection) and
+    no scope row is written: the rollup adds the cost to their spend from the ledger.
+    """
+    if reservation.settled:
         return
     reservation.settled = True
-    if reservation.backend == "redis":
-        from tenants import redis_limits
+    charge: Charge | None = None  # master key, or no limit on the key: the rollup counts its spend
+    if reservation.backend == "database":
+        charge = _settle_in_database
+    elif reservation.backend == "redis" and not _settled_in_redis(reservation, cost=cost, tokens=tokens):
+        charge = _commit_spend
+    with database.write_lock():
+        if charge is None:
+            record(())  # one INSERT: autocommit is its own transaction
+            return
+        with transaction.atomic(), connection.cursor() as cursor:
+            record(charge(cursor, reservation, cost=cost, tokens=tokens))
 
-        try:
-            redis_limits.settle(reservation, cost=cost, tokens=tokens)
-        except redis_limits.Unavailable as e:
-            log.warning("Redis unavailable while settling (%s); spend is still recorded in the database", e)
-        _commit_spend(reservation, cost)
-        return
-    _settle_in_database(reservation, cost=cost, tokens=tokens)
+
+def _settled_in_redis(reservation: Reservation, *, cost: Decimal, tokens: int) -> bool:
+    from tenants import redis_limits
+
+    try:
+        spends = redis_limits.settle(reservation, cost=cost, tokens=tokens)
+    except redis_limits.Unavailable as e:
+        log.warning("Redis unavailable while settling (%s): spend goes straight to the database", e)
+        return False
+    for scope, spend in zip(reservation.scopes, spends, strict=True):
+        _note_soft_budget(reservation, scope, None if spend is None else (spend,), cost)
+    return True
 
 
 def retry_after(minute: int) -> int:
@@ -133,30 +188,28 @@ def _admit_in_database(reservation: Reservation) -> None:
     reservation.remaining_tokens = min(left_tokens) if left_tokens else None
 
 
-def _settle_in_database(reservation: Reservation, *, cost: Decimal, tokens: int) -> None:
+def _settle_in_database(cursor, reservation: Reservation, *, cost: Decimal, tokens: int) -> tuple[str, ...]:
     params: dict[str, Any] = {
         "cost": cost,
         "held": reservation.cost,
         "m": reservation.minute,
         "dt": tokens - reservation.tokens,
     }
-    with database.write_lock(), transaction.atomic(), connection.cursor() as cursor:
-        for scope in _in_lock_order(reservation.scopes):
-            cursor.execute(_SETTLE_SQL[scope.kind], {**params, "pk": scope.pk})
-            _note_soft_budget(reservation, scope, cursor.fetchone(), cost)
+    for scope in _in_lock_order(reservation.scopes):
+        cursor.execute(_SETTLE_SQL[scope.kind], {**params, "pk": scope.pk})
+        _note_soft_budget(reservation, scope, cursor.fetchone(), cost)
+    return tuple(scope.kind for scope in reservation.scopes)
 
 
-def _commit_spend(reservation: Reservation, cost: Decimal) -> None:
-    """The durable record of spend on each scope row (Redis holds only the running counters)."""
-    if not cost:
-        return
-    with database.write_lock(), transaction.atomic(), connection.cursor() as cursor:
-        for scope in _in_lock_order(reservation.scopes):
-            cursor.execute(
-                f"UPDATE {_table(scope.kind)} SET spend = spend + %(cost)s WHERE id = %(pk)s RETURNING spend",
-                {"cost": cost, "pk": scope.pk},
-            )
-            _note_soft_budget(reservation, scope, cursor.fetchone(), cost)
+def _commit_spend(cursor, reservation: Reservation, *, cost: Decimal, tokens: int) -> tuple[str, ...]:
+    """Redis could not settle: the spend of each scope row is written here instead of by the rollup."""
+    for scope in _in_lock_order(reservation.scopes):
+        cursor.execute(
+            f"UPDATE {_table(scope.kind)} SET spend = spend + %(cost)s WHERE id = %(pk)s RETURNING spend",
+            {"cost": cost, "pk": scope.pk},
+        )
+        _note_soft_budget(reservation, scope, cursor.fetchone(), cost)
+    return tuple(scope.kind for scope in reservation.scopes)
 
 
 def _note_soft_budget(reservation: Reservation, scope: Scope, row: tuple | None, cost: Decimal) -> None:

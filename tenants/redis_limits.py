@@ -14,6 +14,8 @@ from decimal import Decimal
 from django.conf import settings
 
 NANO = Decimal("1e9")
+# The budget of a scope with only a soft budget: its spend is counted (to warn), never refused.
+NO_LIMIT = 2**62
 
 ADMIT = """
 local n, cost, tokens = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -63,10 +65,12 @@ return {0, 'ok', digits(left_requests), digits(left_tokens)}
 
 SETTLE = """
 local n, reserved, cost, token_change = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local spends = {}
 for i = 1, n do
   local a, k = 4 + (i - 1) * 3, (i - 1) * 4
+  spends[i] = '-'
   if ARGV[a + 1] == '1' and redis.call('EXISTS', KEYS[k + 1]) == 1 then
-    redis.call('HINCRBY', KEYS[k + 1], 'spend', cost)
+    spends[i] = redis.call('HINCRBY', KEYS[k + 1], 'spend', cost)
     if tonumber(redis.call('HINCRBY', KEYS[k + 1], 'reserved', -reserved)) < 0 then
       redis.call('HSET', KEYS[k + 1], 'reserved', 0)
     end
@@ -80,7 +84,7 @@ for i = 1, n do
     redis.call('SET', KEYS[k + 4], 0, 'KEEPTTL')
   end
 end
-return 1
+return spends
 """
 
 
@@ -138,7 +142,7 @@ def admit(reservation) -> None:
         keys += _keys(scope, reservation.minute)
         member = scope.kind == "member"
         args += [
-            _nano(scope.max_budget) if scope.max_budget is not None else -1,
+            _nano(scope.max_budget) if scope.max_budget is not None else (NO_LIMIT if scope.soft_budget else -1),
             _nano(scope.spend),
             -1 if member or scope.rpm_limit is None else scope.rpm_limit,
             -1 if member or scope.tpm_limit is None else scope.tpm_limit,
@@ -167,19 +171,21 @@ def admit(reservation) -> None:
     )
 
 
-def settle(reservation, *, cost: Decimal, tokens: int) -> None:
+def settle(reservation, *, cost: Decimal, tokens: int) -> list[Decimal | None]:
+    """Commit the real cost and tokens; return each scope's budget-period spend after it (None: no budget)."""
     keys: list[str] = []
     args: list = [len(reservation.scopes), _nano(reservation.cost), _nano(cost), tokens - reservation.tokens]
     for scope in reservation.scopes:
         keys += _keys(scope, reservation.minute)
         member = scope.kind == "member"
         args += [
-            "1" if scope.max_budget is not None else "0",
+            "1" if scope.max_budget is not None or scope.soft_budget is not None else "0",
             "1" if not member and scope.tpm_limit is not None else "0",
             "1" if not member and scope.max_parallel_requests is not None else "0",
         ]
     try:
         _redis()
-        _scripts["settle"](keys=keys, args=args)
+        spends = _scripts["settle"](keys=keys, args=args)
     except Exception as e:
         raise Unavailable(type(e).__name__) from e
+    return [None if spend in (b"-", "-") else Decimal(int(spend)) / NANO for spend in spends]

@@ -155,3 +155,11 @@ TOLLGATE_UPSTREAM_TIMEOUT = env.float("TOLLGATE_UPSTREAM_TIMEOUT", default=600.0
 TOLLGATE_UPSTREAM_POOL_SIZE = env.int("TOLLGATE_UPSTREAM_POOL_SIZE", default=200)
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = TOLLGATE_MAX_REQUEST_BYTES
+
+# The usage ledger (billing/): how many rows one rollup transaction counts, and how long raw rows
+# are kept once counted into spend and the daily table (0 keeps them for ever).
+TOLLGATE_ROLLUP_BATCH = env.int("TOLLGATE_ROLLUP_BATCH", default=2000)
+TOLLGATE_USAGE_RETENTION_DAYS = env.int("TOLLGATE_USAGE_RETENTION_DAYS", default=90)
+# Without Redis there is no Celery worker or beat: each gunicorn worker runs the periodic jobs
+# itself (config/embedded_beat.py). Set to 0 when a separate beat runs them.
+TOLLGATE_EMBEDDED_BEAT = env.bool("TOLLGATE_EMBEDDED_BEAT", default=not REDIS_URL)

@@ -83,6 +83,10 @@ def running(
             "DJANGO_SECRET_KEY": "e2e-secret-key-not-for-production",
             "TOLLGATE_MASTER_KEY": "",
             "TOLLGATE_DEPLOYMENT_CACHE_SECONDS": "0.2",
+            # No Celery worker here: each gunicorn worker runs the periodic jobs, the usage rollup
+            # five times a second, so spend totals settle within a fraction of a second.
+            "TOLLGATE_EMBEDDED_BEAT": "1",
+            "TOLLGATE_ROLLUP_SECONDS": "0.2",
             **(env or {}),
         }
         with log.open("wb") as out:

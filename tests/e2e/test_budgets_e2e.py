@@ -61,9 +61,17 @@ def generate(server: Tollgate, **fields) -> str:
 
 
 def spend(server: Tollgate, key: str) -> Decimal:
-    info = call(server, "GET", f"/key/info?key={key}", server.key)
-    assert info.status == 200, info.data
-    return Decimal(str(info.json()["info"]["spend"]))
+    """The key's spend once the rollup has counted every usage row (it runs every 0.2 s here)."""
+    deadline = time.monotonic() + 10
+    last = None
+    while True:
+        info = call(server, "GET", f"/key/info?key={key}", server.key)
+        assert info.status == 200, info.data
+        now = Decimal(str(info.json()["info"]["spend"]))
+        if now == last or time.monotonic() > deadline:
+            return now
+        last = now
+        time.sleep(0.5)
 
 
 def error_code(response: urllib3.BaseHTTPResponse) -> str | None:

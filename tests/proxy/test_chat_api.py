@@ -6,6 +6,7 @@ from collections import Counter
 
 import pytest
 
+from billing.models import UsageRecord
 from proxy import http
 from tests.conftest import HI, MASTER_KEY
 from tests.fakes.mistral_schema import CHAT_FIELDS, MESSAGE_FIELDS, TOOL_CALL_FIELDS
@@ -156,7 +157,8 @@ def test_chat_works_without_v1_in_the_path(client, auth, fake_mistral, small):
 def test_hot_path_query_count_is_bounded(client, auth, fake_mistral, small, django_assert_max_num_queries):
     post(client, auth, {"model": "small", "messages": HI})  # loads the deployment table
 
-    with django_assert_max_num_queries(2):  # the deployment table's fingerprint; tests cache it for 0 s
+    # The deployment table's fingerprint (tests cache it for 0 s), the key generation, the usage row.
+    with django_assert_max_num_queries(3):
         assert post(client, auth, {"model": "small", "messages": HI}).status_code == 200
 
 
@@ -295,25 +297,37 @@ def test_streamed_tool_calls_keep_their_index(client, auth, fake_mistral, small)
 # --- settlement: every call recorded once, with what it used --------------------------------------
 
 
-def settled(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "tollgate.usage"]
+def recorded() -> list[UsageRecord]:
+    return list(UsageRecord.objects.order_by("id"))
 
 
-def test_a_json_answer_is_settled_once_with_its_usage(client, auth, fake_mistral, small, caplog):
+def test_a_json_answer_is_recorded_once_with_its_usage_and_price(client, auth, fake_mistral, small, caplog):
     caplog.set_level(logging.INFO, logger="tollgate.usage")
     fake_mistral.reply("ok", prompt_tokens=7, completion_tokens=2)
 
-    r = post(client, auth, {"model": "small", "messages": HI})
+    r = post(client, auth, {"model": "small", "messages": HI, "user": "ada"})
 
-    [line] = settled(caplog)
-    assert f"request={r['x-request-id']} " in line
-    assert "status=200 prompt_tokens=7 completion_tokens=2" in line
+    [row] = recorded()
+    assert row.request_id == r["x-request-id"]
+    assert (row.status, row.prompt_tokens, row.completion_tokens, row.total_tokens) == (200, 7, 2, 9)
+    assert (row.endpoint, row.model, row.provider, row.provider_model) == (
+        "chat",
+        "small",
+        "mistral",
+        small.provider_model,
+    )
+    assert (row.deployment_id, row.stream, row.tokens_estimated, row.error_type) == (small.pk, False, False, "")
+    assert (row.key_hash, row.end_user) == ("", "ada")  # the master key has no hash on file
+    assert row.cost == row.input_cost_per_token * 7 + row.output_cost_per_token * 2 > 0
+    assert json.loads(r["x-tollgate-cost"]) == pytest.approx(float(row.cost))
+    assert row.price_source.startswith("list:mistral/")
+    assert row.ended_at >= row.started_at and row.latency_ms > 0
+    [line] = [r.getMessage() for r in caplog.records if r.name == "tollgate.usage"]
     assert MASTER_KEY not in line and "fake-mistral-key" not in line
 
 
 @pytest.mark.parametrize("include_usage", [False, True])
-def test_a_stream_is_settled_once_before_done(client, auth, fake_mistral, small, caplog, include_usage):
-    caplog.set_level(logging.INFO, logger="tollgate.usage")
+def test_a_stream_is_recorded_once_before_done(client, auth, fake_mistral, small, include_usage):
     fake_mistral.reply_stream(["a", "b", "c"], prompt_tokens=4, completion_tokens=3)
 
     r = post(
@@ -323,27 +337,31 @@ def test_a_stream_is_settled_once_before_done(client, auth, fake_mistral, small,
     )
     for piece in r.streaming_content:
         if piece == b"data: [DONE]\n\n":
-            assert len(settled(caplog)) == 1  # a client holding the whole answer is never unbilled
+            assert len(recorded()) == 1  # a client holding the whole answer is never unbilled
     assert piece == b"data: [DONE]\n\n"
 
-    [line] = settled(caplog)
-    assert "stream=True status=200 prompt_tokens=4 completion_tokens=3" in line
+    [row] = recorded()
+    assert (row.stream, row.status, row.prompt_tokens, row.completion_tokens) == (True, 200, 4, 3)
+    assert row.time_to_first_token_ms is not None and 0 < row.time_to_first_token_ms <= row.latency_ms
+    assert not row.tokens_estimated
 
 
 @pytest.mark.django_db(transaction=True)  # closing the response early closes the DB connection, as a server would
-def test_a_caller_leaving_mid_stream_is_settled_once(client, auth, fake_mistral, small, caplog):
-    caplog.set_level(logging.INFO, logger="tollgate.usage")
-    fake_mistral.reply_stream(["a", "b", "c", "d"], delay=0.05)
+def test_a_caller_leaving_mid_stream_is_recorded_once_with_estimated_tokens(client, auth, fake_mistral, small):
+    fake_mistral.reply_stream(["alpha", " beta", " gamma", " delta"], delay=0.05)
 
     r = post(client, auth, {"model": "small", "messages": HI, "stream": True})
     stream = iter(r.streaming_content)
     next(stream), next(stream)
     r.close()
 
-    [line] = settled(caplog)
-    assert "status=499" in line
+    [row] = recorded()
+    assert (row.status, row.stream, row.tokens_estimated) == (499, True, True)
+    assert row.prompt_tokens > 0 and 1 <= row.completion_tokens <= 4  # what was relayed, not what was asked
+    assert row.cost > 0
     still = post(client, auth, {"model": "small", "messages": HI})
     assert still.status_code == 200
+    assert len(recorded()) == 2
 
 
 def test_streams_reuse_the_upstream_connection(client, auth, fake_mistral, small):

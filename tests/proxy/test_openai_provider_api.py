@@ -7,15 +7,15 @@ embeddings may be base64; a failure after the 200 arrives as a `data: {"error": 
 
 import base64
 import json
-import logging
 import struct
 from collections.abc import Iterator
 
 import pytest
 
+from billing.models import UsageRecord
 from tests.conftest import HI
 from tests.fakes.openai import FIM_TEXT, FakeOpenAI
-from tests.proxy.test_chat_api import WEATHER_TOOL, events, post, settled
+from tests.proxy.test_chat_api import WEATHER_TOOL, events, post
 
 USAGE = {"prompt_tokens": 12, "completion_tokens": 2, "total_tokens": 14}
 
@@ -83,10 +83,7 @@ def test_tool_call_answer_has_string_content(client, auth, fake_openai, gpt):
 # --- streams --------------------------------------------------------------------------------------
 
 
-def test_stream_asks_the_provider_for_usage_but_a_caller_who_did_not_ask_gets_none(
-    client, auth, fake_openai, gpt, caplog
-):
-    caplog.set_level(logging.INFO, logger="tollgate.usage")
+def test_stream_asks_the_provider_for_usage_but_a_caller_who_did_not_ask_gets_none(client, auth, fake_openai, gpt):
     fake_openai.reply_stream(["Hel", "lo"], prompt_tokens=12, completion_tokens=2)
 
     r = post(client, auth, {"model": "gpt", "messages": HI, "stream": True})
@@ -100,8 +97,8 @@ def test_stream_asks_the_provider_for_usage_but_a_caller_who_did_not_ask_gets_no
     assert text_of(chunks) == "Hello"
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
     assert fake_openai.last_request.json["stream_options"] == {"include_usage": True}  # for pricing
-    [line] = settled(caplog)
-    assert "status=200 prompt_tokens=12 completion_tokens=2" in line
+    [row] = UsageRecord.objects.all()
+    assert (row.status, row.prompt_tokens, row.completion_tokens, row.tokens_estimated) == (200, 12, 2, False)
 
 
 def test_stream_with_include_usage_ends_with_exactly_one_usage_chunk(client, auth, fake_openai, gpt):

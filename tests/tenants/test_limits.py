@@ -5,10 +5,13 @@ usage is estimated at ~4 characters a token, and the worst case reserves body by
 """
 
 import os
+import time
+import uuid
 from decimal import Decimal
 
 import pytest
 
+from billing import ledger, rollup
 from tenants import keys, limits
 from tenants.auth import Caller
 from tenants.exceptions import BudgetExceeded, RateLimited
@@ -16,6 +19,22 @@ from tenants.models import InternalUser, Team, TeamMembership, VirtualKey
 from tests.tenants.conftest import bearer
 
 PRICE = Decimal("0.000001")  # $1 per million tokens, in and out
+
+
+def settle(reservation: limits.Reservation, caller: Caller, *, cost: Decimal, tokens: int) -> None:
+    """Settle as the hot path does: with the request's usage row, then count the ledger into spend."""
+
+    def record(charged: tuple[str, ...]) -> None:
+        outcome = ledger.Outcome(
+            request_id=uuid.uuid4().hex, started_at=time.time(), endpoint="chat", status=200, cost=cost
+        )
+        outcome.key_hash = caller.key.token if caller.key else ""
+        ledger.record(outcome, charged)
+
+    limits.settle(reservation, cost=cost, tokens=tokens, record=record)
+    rollup.run()
+
+
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 
 
@@ -78,6 +97,7 @@ def test_spend_is_committed_at_the_real_cost(client, backend, priced, django_cap
     usage = r.json()["usage"]
     expected = PRICE * usage["total_tokens"]
     assert Decimal(r["x-tollgate-cost"]) == expected
+    rollup.run()  # with Redis, the key row's spend comes from the ledger
     key.refresh_from_db()
     assert key.spend == expected
     assert key.reserved == 0
@@ -161,8 +181,8 @@ def test_parallel_limit_refuses_a_second_request_in_flight(backend, db):
     first = limits.admit(caller, cost=Decimal(0), tokens=1)
     with pytest.raises(RateLimited):
         limits.admit(caller, cost=Decimal(0), tokens=1)
-    limits.settle(first, cost=Decimal(0), tokens=1)
-    limits.settle(limits.admit(caller, cost=Decimal(0), tokens=1), cost=Decimal(0), tokens=1)
+    settle(first, caller, cost=Decimal(0), tokens=1)
+    settle(limits.admit(caller, cost=Decimal(0), tokens=1), caller, cost=Decimal(0), tokens=1)
 
 
 def test_released_reservations_free_the_budget(backend, db):
@@ -172,10 +192,10 @@ def test_released_reservations_free_the_budget(backend, db):
     held = limits.admit(caller, cost=Decimal("0.6"), tokens=1)
     with pytest.raises(BudgetExceeded):
         limits.admit(caller, cost=Decimal("0.6"), tokens=1)
-    limits.settle(held, cost=Decimal("0.1"), tokens=1)
+    settle(held, caller, cost=Decimal("0.1"), tokens=1)
 
     again = limits.admit(caller, cost=Decimal("0.6"), tokens=1)  # 0.1 spent + 0.6 ≤ 1.0
-    limits.settle(again, cost=Decimal(0), tokens=0)
+    settle(again, caller, cost=Decimal(0), tokens=0)
     assert VirtualKey.objects.get(pk=key.pk).spend == Decimal("0.1")
 
 
