@@ -60,6 +60,10 @@ class Price:
     output: Decimal
     source: str
 
+    def charge(self, prompt_tokens: int, completion_tokens: int) -> Decimal:
+        """What `prompt_tokens` in and `completion_tokens` out cost at this price."""
+        return self.input * prompt_tokens + self.output * completion_tokens
+
 
 class Hit(NamedTuple):
     source: str
@@ -95,7 +99,7 @@ def cost(deployment: "Deployment", prompt_tokens: int, completion_tokens: int) -
     used = price(deployment)
     if used is None:
         return ZERO, None
-    return used.input * prompt_tokens + used.output * completion_tokens, used
+    return used.charge(prompt_tokens, completion_tokens), used
 
 
 def max_cost(group: "ModelGroup", body: dict[str, Any], *, prompt_bytes: int) -> Decimal | None:

@@ -22,9 +22,6 @@ from billing.models import ModelPrice
 from billing.prices import Listed
 from config.database import release_connection
 
-# Until config/settings/base.py names it: how long a worker trusts its copy of the table.
-DEFAULT_CACHE_SECONDS = 5.0
-
 
 @dataclass(frozen=True)
 class Row:
@@ -80,7 +77,7 @@ def table() -> Table:
 
 
 def _cache_seconds() -> float:
-    return float(getattr(settings, "TOLLGATE_PRICE_CACHE_SECONDS", DEFAULT_CACHE_SECONDS))
+    return settings.TOLLGATE_PRICE_CACHE_SECONDS
 
 
 def _fingerprint() -> tuple:

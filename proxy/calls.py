@@ -42,6 +42,7 @@ class Call:
     deployment: Deployment
     reservation: Reservation
     body: Body
+    price: pricebook.Price | None  # as the call started: a price change mid-call applies to the next one
     stream: bool = False
     started: float = field(default_factory=time.monotonic)
     started_at: float = field(default_factory=time.time)
@@ -69,7 +70,8 @@ class Call:
         if estimated:
             usage = self._estimate("".join(generated or ()))
         usage = usage or Usage()
-        self.cost, price = pricebook.cost(self.deployment, usage.prompt_tokens, usage.completion_tokens)
+        price = self.price
+        self.cost = price.charge(usage.prompt_tokens, usage.completion_tokens) if price else Decimal(0)
         outcome = ledger.Outcome(
             **who(self.caller, self.body),
             request_id=self.request_id,
@@ -149,6 +151,7 @@ def begin(request: HttpRequest, caller: Caller, body: Body, *, endpoint: str) ->
         deployment=route.deployment,
         reservation=reservation,
         body=body,
+        price=pricebook.price(route.deployment),
         stream=bool(body.get("stream")),
     )
     request.tollgate_call = call  # type: ignore[attr-defined]  # the view's error path sees it was recorded

@@ -156,6 +156,9 @@ TOLLGATE_UPSTREAM_POOL_SIZE = env.int("TOLLGATE_UPSTREAM_POOL_SIZE", default=200
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = TOLLGATE_MAX_REQUEST_BYTES
 
+# How long a worker trusts its in-process copy of the admin-edited price book (billing/pricetable.py).
+TOLLGATE_PRICE_CACHE_SECONDS = env.float("TOLLGATE_PRICE_CACHE_SECONDS", default=5.0)
+
 # The usage ledger (billing/): how many rows one rollup transaction counts, and how long raw rows
 # are kept once counted into spend and the daily table (0 keeps them for ever).
 TOLLGATE_ROLLUP_BATCH = env.int("TOLLGATE_ROLLUP_BATCH", default=2000)

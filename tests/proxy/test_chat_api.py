@@ -3,10 +3,12 @@
 import json
 import logging
 from collections import Counter
+from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
-from billing.models import UsageRecord
+from billing.models import ModelPrice, UsageRecord
 from proxy import http
 from tests.conftest import HI, MASTER_KEY
 from tests.fakes.mistral_schema import CHAT_FIELDS, MESSAGE_FIELDS, TOOL_CALL_FIELDS
@@ -375,3 +377,25 @@ def test_streams_reuse_the_upstream_connection(client, auth, fake_mistral, small
 
     assert len(after_first) == 1  # read to its end after [DONE], not closed: no new handshake per stream
     assert idle_sockets() == after_first
+
+
+def test_a_price_change_during_a_call_applies_from_the_next_call(client, auth, fake_mistral, small):
+    fake_mistral.reply_stream(["a", "b"], prompt_tokens=4, completion_tokens=2)
+    r = post(client, auth, {"model": "small", "messages": HI, "stream": True})
+    stream = iter(r.streaming_content)
+    next(stream)  # the call has started at the old price
+
+    ModelPrice.objects.create(
+        price_list="mistral",
+        model=small.provider_model,
+        input_cost_per_token=Decimal("0.001"),
+        output_cost_per_token=Decimal("0.002"),
+        effective_from=timezone.now(),
+    )
+    list(stream)
+    events(post(client, auth, {"model": "small", "messages": HI, "stream": True}))
+
+    before, after = recorded()
+    assert before.input_cost_per_token != Decimal("0.001")  # the shipped price, as the call started
+    assert (after.input_cost_per_token, after.output_cost_per_token) == (Decimal("0.001"), Decimal("0.002"))
+    assert after.cost == Decimal("0.001") * after.prompt_tokens + Decimal("0.002") * after.completion_tokens > 0
