@@ -244,4 +244,32 @@ def markdown(results: dict) -> str:
             f" more than {NOISY_PCT:.0f}% of a core (column `other CPU %`): rerun on a quiet machine.",
         ]
     lines.append("")
+    lines += _ledger_lines(results.get("ledger") or [])
     return "\n".join(lines)
+
+
+def _ledger_lines(ledger: list[dict]) -> list[str]:
+    """The settle write timed alone (benchmarks/ledger_insert.py)."""
+    if not ledger:
+        return []
+    lines = [
+        "",
+        "## Settling's durable write, alone (benchmarks/ledger_insert.py)",
+        "",
+        "`plain`: the usage row's INSERT (no limits, master key, or the Redis path). `limited`: a key with "
+        "limits on the database path, the scope rows' UPDATE and the INSERT in one transaction.",
+        "",
+        "| database | shape | p50 µs | p99 µs | mean µs | admit+settle CPU µs |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for run in ledger:
+        if "failed" in run:
+            lines.append(f"| {run['database']} | FAILED | {run['failed'][:200]} | | | |")
+            continue
+        for shape in ("plain", "limited"):
+            r = run[shape]
+            lines.append(
+                f"| {run['database']} | {shape} | {r['p50_us']} | {r['p99_us']} | {r['mean_us']} "
+                f"| {r['admit_and_settle_cpu_us']} |"
+            )
+    return lines

@@ -77,6 +77,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="measure a point again, up to N times, when other processes were busy (default 2, quick 0)",
     )
     ap.add_argument("--startup-timeout", type=float, default=180.0, help="seconds to wait for a proxy to answer")
+    ap.add_argument(
+        "--ledger-database",
+        default=os.environ.get("DATABASE_URL", "") if os.environ.get("DATABASE_URL", "").startswith("postgres") else "",
+        help="also time the usage-row write on this PostgreSQL (default: DATABASE_URL when postgres); SQLite always",
+    )
     args = ap.parse_args(argv)
     quick = args.quick
     args.duration = args.duration or (3.0 if quick else 10.0)
@@ -353,6 +358,26 @@ def meta(args) -> dict:
     }
 
 
+def ledger_write_cost(args) -> list[dict]:
+    """Time settling's durable write (the usage row, and the limited scopes' UPDATE) by itself."""
+    measured = []
+    for database in ["", args.ledger_database] if args.ledger_database else [""]:
+        print(f"[ledger] timing the usage-row write on {database.split(':', 1)[0] or 'sqlite'}", flush=True)
+        command = [sys.executable, str(servers.HERE / "ledger_insert.py"), "--calls", "1000" if args.quick else "3000"]
+        done = subprocess.run(
+            command + (["--database", database] if database else []),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=servers.PROJECT,
+        )
+        if done.returncode == 0:
+            measured.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        else:
+            measured.append({"database": database or "sqlite", "failed": done.stderr.strip()[-500:]})
+    return measured
+
+
 # ------------------------------------------------------------------ reporting
 
 
@@ -370,6 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     ensure_wrk(not args.no_install)
     started = time.monotonic()
     results = run(args)
+    results["ledger"] = ledger_write_cost(args)
     results["meta"]["wall_s"] = round(time.monotonic() - started, 1)
     results["meta"]["loadavg_at_end"] = os.getloadavg()
     results["checks"] = checks(results)
