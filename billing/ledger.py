@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
+from django.db.models import F, Sum
 
 from billing.models import Counted, UsageRecord
 
@@ -119,3 +120,24 @@ def _insert_sql() -> str:
         names = ", ".join(connection.ops.quote_name(c) for c in COLUMNS)
         _sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
     return _sql
+
+
+def uncounted_spend(key_hash: str, user_id: str | None, team_id: str | None) -> dict[str, Decimal]:
+    """The cost of usage rows not yet in the spend of this key, its user, team and membership, by kind.
+
+    With Redis, settled cost reaches those rows' `spend` only through the rollup; a budget counter
+    Redis starts afresh (a restart, a flushed key) must start from spend *and* this.
+    """
+    whose: dict[str, dict[str, str | None]] = {
+        "key": {"key_hash": key_hash},
+        "user": {"user_id": user_id},
+        "team": {"team_id": team_id},
+        "member": {"team_id": team_id, "user_id": user_id},
+    }
+    sums = {}
+    for kind, match in whose.items():
+        if all(match.values()):
+            rows = UsageRecord.objects.filter(rolled_up=False, **match)
+            rows = rows.annotate(done=F("counted_on").bitand(int(COUNTED_BY_KIND[kind]))).filter(done=0)
+            sums[kind] = rows.aggregate(total=Sum("cost"))["total"] or ZERO
+    return sums

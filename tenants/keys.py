@@ -6,6 +6,7 @@ Every change bumps the tenants generation, so cached key records everywhere are 
 within TOLLGATE_AUTH_CACHE_SECONDS.
 """
 
+import dataclasses
 import hashlib
 import re
 import secrets
@@ -13,12 +14,14 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from config.database import release_connection
 from tenants import generation
-from tenants.models import TeamMembership, VirtualKey
+from tenants.models import InternalUser, Team, TeamMembership, VirtualKey
 
 KEY_BYTES = 32
 _HEX_DIGEST = re.compile(r"^[0-9a-f]{64}$")
@@ -186,6 +189,8 @@ def _load(token: str) -> KeyRecord | None:
                 period=_epoch(membership.budget_reset_at),
             )
         )
+    if settings.REDIS_URL:
+        scopes = _with_uncounted_spend(key, scopes)
     return KeyRecord(
         pk=key.pk,
         token=key.token,
@@ -208,6 +213,31 @@ def _load(token: str) -> KeyRecord | None:
         user_models=tuple(user.allowed_models or ()) if user else (),
         scopes=tuple(scope for scope in scopes if scope.limited),
     )
+
+
+def _with_uncounted_spend(key: VirtualKey, scopes: list[Scope]) -> list[Scope]:
+    """Add the spend still on its way to the rows (usage not yet rolled up) to each scope's spend.
+
+    A scope's `spend` seeds a Redis budget counter that does not exist yet (tenants/redis_limits.py),
+    so it must be complete. The pending sum is read first, the rows' spend again after: a rollup in
+    between is then counted twice (a counter starting a little high), never missed.
+    """
+    from billing import ledger
+
+    pending = ledger.uncounted_spend(
+        key.token, key.user.user_id if key.user else None, key.team.team_id if key.team else None
+    )
+    if not any(pending.values()):
+        return scopes
+    models: dict[str, Any] = {"key": VirtualKey, "user": InternalUser, "team": Team, "member": TeamMembership}
+    completed = []
+    for scope in scopes:
+        if pending.get(scope.kind):
+            spend = models[scope.kind].objects.filter(pk=scope.pk).values_list("spend", flat=True).first()
+            scope = dataclasses.replace(scope, spend=(spend or Decimal(0)) + pending[scope.kind])
+        completed.append(scope)
+    release_connection()
+    return completed
 
 
 def _scope(kind: str, row, label: str) -> Scope:

@@ -246,3 +246,32 @@ def test_a_soft_budget_only_warns(client, backend, priced, caplog):
     assert second["x-tollgate-soft-budget-exceeded"] == f"key {key.key_name}"
     crossings = [r for r in caplog.records if "soft budget reached" in r.getMessage()]
     assert len(crossings) == 1  # logged when crossed, not on every call after
+
+
+def test_a_fresh_redis_counter_starts_from_spend_not_yet_rolled_up(backend, db):
+    if backend != "redis":
+        pytest.skip("only Redis counters are seeded from the database")
+    key, _ = keys.create(max_budget=Decimal("1.0"))
+    caller = Caller(kind="key", hint=key.key_name, key=keys.record(key.token))
+    settle(limits.admit(caller, cost=Decimal("0.1"), tokens=1), caller, cost=Decimal("0.1"), tokens=1)
+    # Spend settled through Redis but not yet rolled up into the key row: 0.8 on its way.
+    ledger.record(
+        ledger.Outcome(
+            request_id="pending",
+            started_at=time.time(),
+            endpoint="chat",
+            status=200,
+            key_hash=key.token,
+            cost=Decimal("0.8"),
+        )
+    )
+    import redis
+
+    for name in redis.Redis.from_url(REDIS_URL).scan_iter("tg:budget:*"):  # Redis restarted: counters gone
+        redis.Redis.from_url(REDIS_URL).delete(name)
+    keys.clear_cache()
+    caller = Caller(kind="key", hint=key.key_name, key=keys.record(key.token))
+
+    with pytest.raises(BudgetExceeded):  # 0.1 counted + 0.8 pending + 0.2 > 1.0
+        limits.admit(caller, cost=Decimal("0.2"), tokens=1)
+    limits.admit(caller, cost=Decimal("0.05"), tokens=1)
