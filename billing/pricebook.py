@@ -33,6 +33,9 @@ PRICE_LISTS = {
     "openai": "openai",
     "text-completion-openai": "openai",
     "anthropic": "anthropic",
+    # Azure OpenAI bills OpenAI's list prices (global deployments): a deployment named after the
+    # model (azure/gpt-4o), or naming it in model_info.base_model, is priced from OpenAI's list.
+    "azure": "openai",
 }
 
 Finder = Callable[[str, str], prices.Listed | None]

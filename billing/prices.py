@@ -170,6 +170,7 @@ OPENAI: dict[str, Listed] = {
     "gpt-4": per_million("30", "60", 4096),
     "gpt-3.5-turbo": per_million("0.5", "1.5", 4096),
     "gpt-3.5-turbo-1106": per_million("1", "2", 4096),
+    "gpt-35-turbo": per_million("0.5", "1.5", 4096),  # Azure's name for gpt-3.5-turbo (no dot in deployment names)
     "text-embedding-3-small": per_million("0.02", "0"),
     "text-embedding-3-large": per_million("0.13", "0"),
     "text-embedding-ada-002": per_million("0.1", "0"),

@@ -46,6 +46,8 @@ STRING_PARAMS = {
     "vertex_location",
     "tenant_id",
     "client_id",
+    "azure_authority_host",
+    "azure_scope",
 }
 SECRET_PARAMS = {
     "api_key",

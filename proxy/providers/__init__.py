@@ -3,6 +3,8 @@
 from typing import TYPE_CHECKING
 
 from proxy.exceptions import ProviderMisconfigured
+from proxy.providers.anthropic import AnthropicAdapter
+from proxy.providers.azure import AzureOpenAIAdapter
 from proxy.providers.base import Adapter
 from proxy.providers.bedrock import BedrockAdapter
 from proxy.providers.mistral import CodestralAdapter, MistralAdapter
@@ -20,6 +22,8 @@ ADAPTERS: dict[str, type[Adapter]] = {
     "custom_openai": OpenAICompatibleAdapter,
     "hosted_vllm": OpenAICompatibleAdapter,
     "bedrock": BedrockAdapter,
+    "azure": AzureOpenAIAdapter,
+    "anthropic": AnthropicAdapter,
 }
 
 
