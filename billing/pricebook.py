@@ -36,6 +36,8 @@ PRICE_LISTS = {
     # Azure OpenAI bills OpenAI's list prices (global deployments): a deployment named after the
     # model (azure/gpt-4o), or naming it in model_info.base_model, is priced from OpenAI's list.
     "azure": "openai",
+    "gemini": "gemini",
+    "vertex_ai": "vertex_ai",
 }
 
 Finder = Callable[[str, str], prices.Listed | None]
@@ -202,6 +204,8 @@ def _names(price_list: str, model: str) -> list[str]:
     if price_list == "bedrock":
         unwrapped = AWS_REGION.sub("", BEDROCK_ROUTE.sub("", model))
         names += [unwrapped, CROSS_REGION.sub("", unwrapped)]
+    if "@" in model:  # Vertex names a version after "@": mistral-large@2411 is listed as mistral-large-2411
+        names.append(names[-1].replace("@", "-", 1))
     family = VERSION.sub("", names[-1])
     names += [f"{family}-latest", family]
     return list(dict.fromkeys(names))

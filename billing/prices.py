@@ -198,11 +198,70 @@ ANTHROPIC: dict[str, Listed] = {
     "claude-3-sonnet": per_million("3", "15", 4096),
 }
 
+# Google: AI Studio (gemini/) and Vertex AI (vertex_ai/) standard paid tier, prompts up to 200k
+# tokens (128k for 1.5); longer prompts cost more: set prices per deployment. Thinking tokens bill
+# as output. Checked 2026-11-25 against Google's pricing pages as mirrored in LiteLLM's file.
+GEMINI_2_5_PRO = per_million("1.25", "10", 65_536)
+GEMINI_2_5_FLASH = per_million("0.3", "2.5", 65_536)
+GEMINI_2_5_FLASH_LITE = per_million("0.1", "0.4", 65_536)
+GEMINI_2_0_FLASH_LITE = per_million("0.075", "0.3", 8192)
+GEMINI_1_5_PRO = per_million("1.25", "5", 8192)
+GEMINI_1_5_FLASH = per_million("0.075", "0.3", 8192)
+GEMINI_SHARED: dict[str, Listed] = {
+    "gemini-3-pro-preview": per_million("2", "12", 65_536),
+    "gemini-2.5-pro": GEMINI_2_5_PRO,
+    "gemini-2.5-flash": GEMINI_2_5_FLASH,
+    "gemini-2.5-flash-lite": GEMINI_2_5_FLASH_LITE,
+    "gemini-2.0-flash-lite": GEMINI_2_0_FLASH_LITE,
+    "gemini-2.0-flash-lite-001": GEMINI_2_0_FLASH_LITE,
+    "gemini-1.5-pro": GEMINI_1_5_PRO,
+    "gemini-1.5-pro-002": GEMINI_1_5_PRO,
+    "gemini-1.5-pro-001": GEMINI_1_5_PRO,
+    "gemini-1.5-flash": GEMINI_1_5_FLASH,
+    "gemini-1.5-flash-002": GEMINI_1_5_FLASH,
+    "gemini-1.5-flash-001": GEMINI_1_5_FLASH,
+    "gemini-embedding-001": per_million("0.15", "0"),
+}
+GEMINI: dict[str, Listed] = {
+    **GEMINI_SHARED,
+    "gemini-2.0-flash": per_million("0.1", "0.4", 8192),
+    "gemini-2.0-flash-001": per_million("0.1", "0.4", 8192),
+    "gemini-1.5-flash-8b": per_million("0.0375", "0.15", 8192),
+    "text-embedding-004": per_million("0", "0"),  # free on AI Studio
+}
+# Vertex AI: Gemini 2.0 Flash costs more than on AI Studio; Mistral's models are priced by Vertex
+# like La Plateforme's. Vertex names versions after "@" (mistral-large@2411): the price book reads
+# that as mistral-large-2411.
+VERTEX_AI: dict[str, Listed] = {
+    **GEMINI_SHARED,
+    "gemini-2.0-flash": per_million("0.15", "0.6", 8192),
+    "gemini-2.0-flash-001": per_million("0.15", "0.6", 8192),
+    "text-embedding-005": per_million("0.1", "0"),
+    "text-embedding-004": per_million("0.1", "0"),
+    "text-multilingual-embedding-002": per_million("0.1", "0"),
+    "mistral-large-2411": LARGE_2,
+    "mistral-large-2407": LARGE_2,
+    "mistral-large": LARGE_2,  # Vertex's unversioned name still serves 24.11
+    "mistral-small-2503": SMALL_3,
+    "mistral-small": SMALL_3,
+    "mistral-medium-3": MEDIUM_3,
+    "mistral-nemo-2407": NEMO,
+    "mistral-nemo": NEMO,
+    "mistral-ocr-2505": per_million("1", "3"),
+    "codestral-2": CODESTRAL_25,
+    "codestral-2508": CODESTRAL_25,
+    "codestral-2501": CODESTRAL_25,
+    "codestral": CODESTRAL_25,
+    "codestral-2405": per_million("0.2", "0.6", K32),
+}
+
 LISTS: dict[str, dict[str, Listed]] = {
     "mistral": MISTRAL,
     "bedrock": BEDROCK,
     "openai": OPENAI,
     "anthropic": ANTHROPIC,
+    "gemini": GEMINI,
+    "vertex_ai": VERTEX_AI,
 }
 
 

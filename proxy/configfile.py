@@ -44,6 +44,8 @@ STRING_PARAMS = {
     "aws_sts_endpoint",
     "vertex_project",
     "vertex_location",
+    "vertex_ai_project",  # LiteLLM reads these spellings too
+    "vertex_ai_location",
     "tenant_id",
     "client_id",
     "azure_authority_host",

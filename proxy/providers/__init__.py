@@ -7,9 +7,11 @@ from proxy.providers.anthropic import AnthropicAdapter
 from proxy.providers.azure import AzureOpenAIAdapter
 from proxy.providers.base import Adapter
 from proxy.providers.bedrock import BedrockAdapter
+from proxy.providers.gemini import GeminiAdapter
 from proxy.providers.mistral import CodestralAdapter, MistralAdapter
 from proxy.providers.mock import MockAdapter
 from proxy.providers.openai_compat import OpenAICompatibleAdapter
+from proxy.providers.vertex import VertexAdapter
 
 if TYPE_CHECKING:
     from proxy.models import Deployment
@@ -22,6 +24,8 @@ ADAPTERS: dict[str, type[Adapter]] = {
     "custom_openai": OpenAICompatibleAdapter,
     "hosted_vllm": OpenAICompatibleAdapter,
     "bedrock": BedrockAdapter,
+    "vertex_ai": VertexAdapter,
+    "gemini": GeminiAdapter,
     "azure": AzureOpenAIAdapter,
     "anthropic": AnthropicAdapter,
 }

@@ -318,8 +318,8 @@ WARNINGS = [
         id="unknown-entry-key",
     ),
     pytest.param(
-        second_entry("model: vertex_ai/gemini-1.5-pro, vertex_location: us-central1"),
-        "cfg.yaml: model_list[1] (model_name \"x\"): provider 'vertex_ai' is not supported yet",
+        second_entry("model: huggingface/HuggingFaceH4/zephyr-7b-beta"),
+        "cfg.yaml: model_list[1] (model_name \"x\"): provider 'huggingface' is not supported yet",
         id="unsupported-provider",
     ),
 ]
