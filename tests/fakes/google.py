@@ -166,7 +166,10 @@ class FakeGoogle(ScriptedFake):
             return 400, answers.error(400, "; ".join(errors)), None
         script = None if early else self._pop("chat", "reply", "block", "cut")
         if script and script.kind == "block":
-            return 200, answers.blocked(script.body), None
+            if not stream:
+                return 200, answers.blocked(script.body), None
+            _sse(h, [answers.blocked(script.body)], cut=None, delay=0)
+            return None
         plan = script if script and script.kind == "reply" else answers.default(body)
         if not stream:
             return 200, answers.response(route["model"], plan), None
