@@ -36,7 +36,8 @@ class VertexAdapter(GeminiChat):
         super().__init__(deployment, environment)
         self.mistral = vertex_mistral.is_mistral(self.model_id)
         self.supports_fim = self.mistral and vertex_mistral.is_code_model(self.model_id)
-        self._source: tuple[str, vertex_auth.TokenSource] | None = None
+        # (resolved vertex_credentials, its parsed JSON, its token source): parsed once, not per request
+        self._source: tuple[str, dict[str, Any] | None, vertex_auth.TokenSource] | None = None
 
     # --- operations ------------------------------------------------------------------------------
     def chat(self, body: Body) -> Body:
@@ -118,16 +119,17 @@ class VertexAdapter(GeminiChat):
     def _token_source(self) -> vertex_auth.TokenSource:
         """The shared token source of the deployment's service account, looked up again only when
         the resolved vertex_credentials change (an edited environment variable)."""
-        raw = self._raw_credentials()
-        if self._source is not None and self._source[0] == raw:
-            return self._source[1]
-        source = vertex_auth.source_for(vertex_auth.service_account_info(raw) if raw else None)
-        self._source = (raw, source)
-        return source
+        return self._credentials()[2]
 
     def _service_account(self) -> dict[str, Any] | None:
+        return self._credentials()[1]
+
+    def _credentials(self) -> tuple[str, dict[str, Any] | None, vertex_auth.TokenSource]:
         raw = self._raw_credentials()
-        return vertex_auth.service_account_info(raw) if raw else None
+        if self._source is None or self._source[0] != raw:
+            info = vertex_auth.service_account_info(raw) if raw else None
+            self._source = (raw, info, vertex_auth.source_for(info))
+        return self._source
 
     def _raw_credentials(self) -> str:
         stored = (self.deployment.credentials or {}).get("vertex_credentials")
