@@ -6,7 +6,6 @@ Every change bumps the tenants generation, so cached key records everywhere are 
 within TOLLGATE_AUTH_CACHE_SECONDS.
 """
 
-import dataclasses
 import hashlib
 import re
 import secrets
@@ -16,7 +15,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 
 from config.database import release_connection
@@ -189,8 +187,6 @@ def _load(token: str) -> KeyRecord | None:
                 period=_epoch(membership.budget_reset_at),
             )
         )
-    if settings.REDIS_URL:
-        scopes = _with_uncounted_spend(key, scopes)
     return KeyRecord(
         pk=key.pk,
         token=key.token,
@@ -215,29 +211,24 @@ def _load(token: str) -> KeyRecord | None:
     )
 
 
-def _with_uncounted_spend(key: VirtualKey, scopes: list[Scope]) -> list[Scope]:
-    """Add the spend still on its way to the rows (usage not yet rolled up) to each scope's spend.
+def live_spend(scopes: tuple[Scope, ...], record: "KeyRecord | None") -> dict[str, Decimal]:
+    """Each scope's spend as the database has it now plus usage not yet rolled up, by kind.
 
-    A scope's `spend` seeds a Redis budget counter that does not exist yet (tenants/redis_limits.py),
-    so it must be complete. The pending sum is read first, the rows' spend again after: a rollup in
-    between is then counted twice (a counter starting a little high), never missed.
+    What a Redis budget counter starts from (tenants/redis_limits.py). With Redis, settled cost
+    reaches the rows' `spend` only through the rollup, so the pending usage is added; it is read
+    first and the rows after, so a rollup in between is counted twice (a counter starting a little
+    high), never missed.
     """
     from billing import ledger
 
-    pending = ledger.uncounted_spend(
-        key.token, key.user.user_id if key.user else None, key.team.team_id if key.team else None
-    )
-    if not any(pending.values()):
-        return scopes
+    pending = ledger.uncounted_spend(record.token, record.user_id, record.team_id) if record else {}
     models: dict[str, Any] = {"key": VirtualKey, "user": InternalUser, "team": Team, "member": TeamMembership}
-    completed = []
+    spends = {}
     for scope in scopes:
-        if pending.get(scope.kind):
-            spend = models[scope.kind].objects.filter(pk=scope.pk).values_list("spend", flat=True).first()
-            scope = dataclasses.replace(scope, spend=(spend or Decimal(0)) + pending[scope.kind])
-        completed.append(scope)
+        spend = models[scope.kind].objects.filter(pk=scope.pk).values_list("spend", flat=True).first()
+        spends[scope.kind] = (spend or Decimal(0)) + pending.get(scope.kind, Decimal(0))
     release_connection()
-    return completed
+    return spends
 
 
 def _scope(kind: str, row, label: str) -> Scope:

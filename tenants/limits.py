@@ -31,7 +31,7 @@ from django.db import connection, transaction
 from config import database
 from tenants.auth import Caller
 from tenants.exceptions import BudgetExceeded, RateLimited, UnpricedModel
-from tenants.keys import Scope
+from tenants.keys import KeyRecord, Scope
 from tenants.models import InternalUser, Team, TeamMembership, VirtualKey
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ class Reservation:
     """What admission set aside for one request; settle() commits the real use."""
 
     scopes: tuple[Scope, ...] = ()
+    key: KeyRecord | None = None
     cost: Decimal = Decimal(0)
     tokens: int = 0
     minute: int = 0
@@ -72,7 +73,7 @@ def admit(caller: Caller, *, cost: Decimal | None, tokens: int) -> Reservation:
                 code="unpriced_model",
             )
         cost = Decimal(0)
-    reservation = Reservation(scopes=scopes, cost=cost, tokens=tokens, minute=int(time.time() // 60))
+    reservation = Reservation(scopes=scopes, key=caller.key, cost=cost, tokens=tokens, minute=int(time.time() // 60))
     if settings.REDIS_URL:
         from tenants import redis_limits
 

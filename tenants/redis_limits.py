@@ -3,7 +3,8 @@
 Money is counted in integer nano-dollars (1e-9 USD), exact for per-token prices. Keys:
 Every name carries the database's installation id (below) after `tg:`.
 - `tg:budget:<kind>:<pk>:<period>` hash {spend, reserved}; `spend` starts from the database's
-  figure the first time a period is seen, so a restarted Redis picks up where the ledger is;
+  figure read at that moment (plus usage not yet rolled up) the first time a period is seen, so a
+  restarted Redis picks up where the ledger is;
   a new budget period (a new `period`) starts new counters by itself.
 - `tg:rpm|tpm:<kind>:<pk>:<minute>`: fixed one-minute windows, expiring after two minutes.
 - `tg:par:<kind>:<pk>`: requests in flight.
@@ -12,6 +13,8 @@ Every name carries the database's installation id (below) after `tg:`.
 from decimal import Decimal
 
 from django.conf import settings
+
+from config.database import release_connection
 
 NANO = Decimal("1e9")
 # The budget of a scope with only a soft budget: its spend is counted (to warn), never refused.
@@ -26,6 +29,7 @@ for i = 1, n do
   local budget, rpm = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 3])
   local tpm, par = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
   if budget >= 0 then
+    if ARGV[a + 2] == '-1' and redis.call('EXISTS', KEYS[k + 1]) == 0 then return {i, 'unseeded', '0', '0'} end
     redis.call('HSETNX', KEYS[k + 1], 'spend', ARGV[a + 2])
     local spend = tonumber(redis.call('HGET', KEYS[k + 1], 'spend'))
     local reserved = tonumber(redis.call('HGET', KEYS[k + 1], 'reserved') or '0')
@@ -107,6 +111,11 @@ def _redis():
     return _client
 
 
+def client():
+    """The shared Redis client (for other counters kept beside these, e.g. deployment state)."""
+    return _redis()
+
+
 _installation: int | None = None
 
 
@@ -121,6 +130,9 @@ def installation() -> int:
 
         row, _ = Generation.objects.get_or_create(name="installation", defaults={"value": secrets.randbits(62)})
         _installation = row.value
+        # Asked on the way to a provider call: many requests of a fresh worker get here at once, and
+        # none may then wait on the provider holding one of the pool's few connections.
+        release_connection()
     return _installation
 
 
@@ -133,7 +145,11 @@ def _nano(amount: Decimal) -> int:
     return int((amount * NANO).to_integral_value())
 
 
-def admit(reservation) -> None:
+def admit(reservation, seeds: dict[str, Decimal] | None = None) -> None:
+    """Reserve in Redis. A budget counter that does not exist yet (a new period, a restarted Redis)
+    is never started from the cached key record, which may be old: the script says so, and it is
+    started from `seeds` — the spend the database has now plus usage not yet rolled up."""
+    from tenants import keys as key_records
     from tenants import limits
 
     keys: list[str] = []
@@ -143,7 +159,7 @@ def admit(reservation) -> None:
         member = scope.kind == "member"
         args += [
             _nano(scope.max_budget) if scope.max_budget is not None else (NO_LIMIT if scope.soft_budget else -1),
-            _nano(scope.spend),
+            _nano(seeds[scope.kind]) if seeds is not None else -1,
             -1 if member or scope.rpm_limit is None else scope.rpm_limit,
             -1 if member or scope.tpm_limit is None else scope.tpm_limit,
             -1 if member or scope.max_parallel_requests is None else scope.max_parallel_requests,
@@ -154,6 +170,9 @@ def admit(reservation) -> None:
     except Exception as e:  # connection refused, timeout, READONLY…
         raise Unavailable(type(e).__name__) from e
     outcome = outcome.decode() if isinstance(outcome, bytes) else outcome
+    if outcome == "unseeded" and seeds is None:
+        admit(reservation, seeds=key_records.live_spend(reservation.scopes, reservation.key))
+        return
     if int(index) == 0:
         reservation.backend = "redis"
         left_requests, left_tokens = int(first), int(second)

@@ -229,13 +229,6 @@ def test_redis_restart_mid_load_keeps_serving_and_loses_no_spend(redis_restart: 
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Known bug: after a Redis restart a worker seeds the empty budget counter from its cached key "
-    "record (tenants/redis_limits.py admit: HSETNX spend = scope.spend), read before the outage, until "
-    "its next generation poll (TOLLGATE_AUTH_CACHE_SECONDS): the spend of the whole outage and before "
-    "is handed back. Passes with TOLLGATE_AUTH_CACHE_SECONDS=0.",
-)
 def test_a_budget_holds_across_a_redis_restart(redis_restart: RedisRestart):
     run = redis_restart
     refused = sum(a.status == 429 for a in run.answers)
