@@ -44,6 +44,8 @@ class Outcome:
     user_id: str = ""
     end_user: str = ""
     model: str = ""
+    model_group: str = ""  # the group that answered: `model`, or a fallback
+    attempts: int = 0  # upstream calls made: retries and fallbacks included
     deployment_id: int | None = None
     provider: str = ""
     provider_model: str = ""

@@ -48,6 +48,8 @@ class UsageRecord(models.Model):
     end_user = models.CharField(max_length=255, blank=True, help_text="The request's OpenAI `user` field")
 
     model = models.CharField(max_length=255, blank=True, help_text="The alias the caller asked for")
+    model_group = models.CharField(max_length=255, blank=True, help_text="The group that answered: a fallback's")
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Upstream calls made, retries included")
     deployment_id = models.BigIntegerField(null=True, blank=True)
     provider = models.CharField(max_length=64, blank=True)
     provider_model = models.CharField(max_length=255, blank=True)

@@ -1,7 +1,8 @@
 """One call in flight: admitted against the caller's limits, routed, and settled exactly once.
 
-`begin` is steps 2 and 3 of the hot path (DESIGN.md §1): resolve the alias, reserve the worst-case
-cost and tokens (tenants/limits.py), pick a deployment. From then on the Call owns the
+`begin` is steps 2 and 3 of the hot path (DESIGN.md §1): resolve the alias and its fallbacks,
+reserve the worst-case cost and tokens (tenants/limits.py). `run`/`open_stream` make the attempts
+(proxy/attempts.py: deployment picks, retries, fallbacks). From then on the Call owns the
 reservation: `settle` commits what the answer really cost and releases the rest, whether the
 call succeeded, failed before any byte (`guard`), or was cut short mid-stream.
 """
@@ -9,10 +10,10 @@ call succeeded, failed before any byte (`guard`), or was cut short mid-stream.
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TypedDict
+from typing import TypedDict, TypeVar
 
 import orjson
 from django.http import HttpRequest
@@ -20,15 +21,19 @@ from django.http.response import HttpResponseBase
 
 from billing import ledger, pricebook
 from config import database
-from proxy import errors, router
+from proxy import attempts, deployment_state, errors, policy, router
+from proxy.exceptions import ProxyError
 from proxy.models import Deployment
-from proxy.providers.base import Body, Usage
+from proxy.providers.base import Adapter, Body, Usage
 from proxy.router import Route
 from tenants import limits
 from tenants.auth import Caller
+from tenants.exceptions import TenantError
 from tenants.limits import Reservation
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -39,15 +44,48 @@ class Call:
     caller: Caller
     endpoint: str
     alias: str
-    deployment: Deployment
     reservation: Reservation
     body: Body
-    price: pricebook.Price | None  # as the call started: a price change mid-call applies to the next one
+    plan: attempts.Plan
     stream: bool = False
+    route: Route | None = None  # the deployment of the current (at the end: the last) attempt
+    model_group: str = ""  # the group that route belongs to: the asked one, or a fallback
+    price: pricebook.Price | None = None  # as the attempt started: a price change applies to the next call
+    attempts: int = 0
     started: float = field(default_factory=time.monotonic)
     started_at: float = field(default_factory=time.time)
     cost: Decimal | None = None
     settled: bool = False
+    in_flight: int | None = None  # the deployment this call counts as busy on (least-busy routing)
+
+    @property
+    def deployment(self) -> Deployment | None:
+        return self.route.deployment if self.route else None
+
+    def run(self, operation: Callable[[Adapter], T]) -> T:
+        """Call the provider, with the config's retries and fallbacks (proxy/attempts.py)."""
+        return attempts.run(self, operation)
+
+    def open_stream(self, operation: Callable[[Adapter], Iterator[Body]]) -> Iterator[Body]:
+        """Open a stream, with retries and fallbacks until its first chunk is read."""
+        return attempts.open_stream(self, operation)
+
+    def attempting(self, group: str, route: Route) -> None:
+        """An attempt starts on `route` (of group `group`): it is this call's deployment from now on."""
+        self.route, self.model_group, self.attempts = route, group, self.attempts + 1
+        self.price = pricebook.price(route.deployment)
+        self.in_flight = route.deployment.pk
+        deployment_state.started(route.deployment.pk)
+        if route.deployment.rpm is not None:
+            deployment_state.count_use(route.deployment.pk, requests=1)
+
+    def attempt_failed(self) -> None:
+        self._not_busy()
+
+    def _not_busy(self) -> None:
+        if self.in_flight is not None:
+            deployment_state.finished(self.in_flight)
+            self.in_flight = None
 
     def settle(
         self,
@@ -66,7 +104,9 @@ class Call:
         if self.settled:
             return
         self.settled = True
-        estimated = usage is None and bool(generated)
+        self._not_busy()
+        deployment = self.deployment
+        estimated = usage is None and bool(generated) and deployment is not None
         if estimated:
             usage = self._estimate("".join(generated or ()))
         usage = usage or Usage()
@@ -81,9 +121,11 @@ class Call:
             latency_ms=(time.monotonic() - self.started) * 1000,
             time_to_first_token_ms=None if first_token_at is None else (first_token_at - self.started) * 1000,
             model=self.alias,
-            deployment_id=self.deployment.pk,
-            provider=self.deployment.provider,
-            provider_model=self.deployment.provider_model,
+            model_group=self.model_group,
+            attempts=self.attempts,
+            deployment_id=deployment.pk if deployment else None,
+            provider=deployment.provider if deployment else "",
+            provider_model=deployment.provider_model if deployment else "",
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
             tokens_estimated=estimated,
@@ -100,9 +142,12 @@ class Call:
             tokens=usage.total_tokens,
             record=lambda charged: ledger.record(outcome, charged),
         )
+        if deployment is not None and usage.total_tokens and (deployment.tpm or self.plan.rules.counts_tokens):
+            deployment_state.count_use(deployment.pk, tokens=usage.total_tokens)
 
     def _estimate(self, generated: str) -> Usage:
         """Count the tokens of the prompt and of what was relayed; never fails (the row matters more)."""
+        assert self.deployment is not None  # only a call that reached a deployment relayed anything
         provider, model = self.deployment.provider, self.deployment.provider_model
         try:
             from billing import tokens  # loads a tokenizer on first use: only this rare path pays for it
@@ -125,7 +170,12 @@ class Call:
             raise
 
     def headers(self, response: HttpResponseBase) -> None:
-        response["x-tollgate-deployment"] = str(self.deployment.pk)
+        if self.deployment is not None:
+            response["x-tollgate-deployment"] = str(self.deployment.pk)
+        if self.attempts > 1:
+            response["x-tollgate-attempts"] = str(self.attempts)
+        if self.model_group and self.model_group != self.alias:
+            response["x-tollgate-fallback"] = self.model_group
         if self.cost is not None and not self.stream:
             response["x-tollgate-cost"] = f"{self.cost:f}"
         if self.reservation.remaining_requests is not None:
@@ -136,26 +186,58 @@ class Call:
             response["x-tollgate-soft-budget-exceeded"] = ", ".join(self.reservation.over_soft_budget)
 
 
-def begin(request: HttpRequest, caller: Caller, body: Body, *, endpoint: str) -> tuple[Route, Call]:
-    """Resolve, admit and route one request; 403/404/429 here means no upstream call was made."""
-    group = router.resolve(body["model"], caller)
+def begin(request: HttpRequest, caller: Caller, body: Body, *, endpoint: str) -> Call:
+    """Resolve and admit one request; 403/404/429 here means no upstream call was made.
+
+    The reservation covers the dearest group the call may reach: the asked one or a fallback.
+    """
+    deployments = router.table()
+    rules = deployments.rules or policy.read({}, {})
+    group = router.resolve(body["model"], caller, within=deployments)
+    plan = attempts.Plan(group, rules, _fallbacks(group.alias, rules, body, caller, deployments))
     size = getattr(request, "body_bytes", 0)
-    ceiling = pricebook.max_cost(group, body, prompt_bytes=size)
-    reservation = limits.admit(caller, cost=ceiling, tokens=pricebook.max_tokens(group, body, prompt_bytes=size))
-    route = group.pick()
+    ceilings = [pricebook.max_cost(g, body, prompt_bytes=size) for g in plan.all_groups()]
+    ceiling = None if None in ceilings else max(c for c in ceilings if c is not None)
+    tokens = max(pricebook.max_tokens(g, body, prompt_bytes=size) for g in plan.all_groups())
+    reservation = limits.admit(caller, cost=ceiling, tokens=tokens)
     call = Call(
         request_id=request.request_id,  # type: ignore[attr-defined]
         caller=caller,
         endpoint=endpoint,
         alias=group.alias,
-        deployment=route.deployment,
         reservation=reservation,
         body=body,
-        price=pricebook.price(route.deployment),
+        plan=plan,
         stream=bool(body.get("stream")),
     )
     request.tollgate_call = call  # type: ignore[attr-defined]  # the view's error path sees it was recorded
-    return route, call
+    return call
+
+
+def _fallbacks(
+    alias: str, rules: policy.Policy, body: Body, caller: Caller, deployments: router.Table
+) -> dict[str, tuple[router.ModelGroup, ...]]:
+    """The groups this call may fall back to, per kind of failure: the config's, then the request's own
+    (`fallbacks` in the body, taken out of it: providers do not know the field). Groups the caller may
+    not use, or that do not exist, are left out."""
+    asked = policy.request_fallbacks(body.pop("fallbacks", None))
+    names = {
+        "": rules.fallbacks_for(alias) + asked,
+        "context_window": rules.fallbacks_for(alias, "context_window") + asked,
+        "content_policy": rules.fallbacks_for(alias, "content_policy") + asked,
+    }
+    for extra in ("context_window_fallbacks", "content_policy_fallbacks", "num_retries"):
+        body.pop(extra, None)
+    groups: dict[str, tuple[router.ModelGroup, ...]] = {}
+    for kind, aliases in names.items():
+        found = []
+        for name in dict.fromkeys(aliases):
+            try:
+                found.append(router.resolve(name, caller, within=deployments))
+            except (ProxyError, TenantError):
+                log.info("fallback %r of %r left out: unknown, or not allowed for this key", name, alias)
+        groups[kind] = tuple(found)
+    return groups
 
 
 def refused(request: HttpRequest, caller: Caller | None, error: Exception, *, endpoint: str, started_at: float) -> None:

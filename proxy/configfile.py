@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from proxy import providers
+from proxy import policy, providers
 
 TOP_LEVEL_ACTED_ON = {
     "model_list",
@@ -25,8 +25,8 @@ TOP_LEVEL_ACTED_ON = {
     "include",
 }
 GENERAL_ACTED_ON = {"master_key"}
-LITELLM_ACTED_ON = {"drop_params", "request_timeout"}
-ROUTER_ACTED_ON: set[str] = set()
+LITELLM_ACTED_ON = {"drop_params", "request_timeout"} | policy.LITELLM_KEYS
+ROUTER_ACTED_ON: set[str] = set(policy.ROUTER_KEYS)
 
 # litellm_params Tollgate reads, with the type each must have. Secrets are listed apart.
 NUMBER_PARAMS = {"timeout", "stream_timeout", "weight", "input_cost_per_token", "output_cost_per_token"}

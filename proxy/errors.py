@@ -26,6 +26,7 @@ STATUS = [
     (proxy.ProviderMisconfigured, 500, "api_error"),
     (proxy.UpstreamTimeout, 504, "timeout_error"),
     (proxy.UpstreamUnavailable, 502, "api_error"),
+    (proxy.NoDeploymentAvailable, 429, "rate_limit_error"),
     (tenants.AuthenticationFailed, 401, "authentication_error"),
     (tenants.ModelNotAllowed, 403, "permission_error"),
     (tenants.BudgetExceeded, 429, "budget_exceeded"),
@@ -51,6 +52,8 @@ def describe(exc: Exception, *, quiet: bool = False) -> tuple[int, dict, dict[st
         if isinstance(exc, cls):
             code = exc.code or DEFAULT_CODES.get(status)  # type: ignore[attr-defined]
             headers = _rate_limit_headers(exc) if isinstance(exc, tenants.RateLimited) else {}
+            if isinstance(exc, proxy.NoDeploymentAvailable):
+                headers = {"Retry-After": str(exc.retry_after)}
             return status, envelope(exc.message, type=kind, param=exc.param, code=code), headers  # type: ignore[attr-defined]
     if isinstance(exc, DatabaseError):
         if not quiet:

@@ -56,3 +56,9 @@ class UpstreamTimeout(ProxyError):
 
 class UpstreamUnavailable(ProxyError):
     """The provider could not be reached, or the connection broke mid-answer."""
+
+
+class NoDeploymentAvailable(ProxyError):
+    """Every deployment of the group is cooling down or at its rpm/tpm limit; `retry_after` seconds."""
+
+    retry_after: int = 1

@@ -3,11 +3,12 @@
 Each worker keeps the enabled deployments in memory and checks a cheap fingerprint of the table
 (row count, last change) at most every TOLLGATE_DEPLOYMENT_CACHE_SECONDS, so an admin's change
 reaches every worker within that time without a query per request. Deployments sharing a
-`model_name` form a group; within the lowest `order` tier one is picked at random, weighted by
-`weight` (else `rpm`). Retries, fallbacks and cooldowns come with the router issue.
+`model_name` form a group; each attempt picks one of the available deployments of the lowest
+`order` tier by the configured strategy (proxy/strategies.py). The retry and fallback loop around
+the picks is proxy/attempts.py.
 """
 
-import random
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,8 +17,8 @@ from django.conf import settings
 from django.db.models import Count, Max
 
 from config.database import release_connection
-from proxy import crypto, providers
-from proxy.exceptions import UnknownModel
+from proxy import crypto, deployment_state, policy, providers, strategies
+from proxy.exceptions import NoDeploymentAvailable, UnknownModel
 from proxy.models import Deployment, LoadedConfig
 from proxy.providers.base import Adapter
 from tenants.auth import Caller
@@ -28,24 +29,48 @@ class Route:
     deployment: Deployment
     adapter: Adapter
 
+    def available(self) -> bool:
+        """Not cooling down, and with room under the deployment's own rpm/tpm this minute."""
+        pk = self.deployment.pk
+        if deployment_state.cooldown_left(pk) > 0:
+            return False
+        return deployment_state.has_room(pk, self.deployment.rpm, self.deployment.tpm)
+
 
 @dataclass(frozen=True)
 class ModelGroup:
     alias: str
     routes: tuple[Route, ...]
 
-    def pick(self) -> Route:
-        """Choose the deployment for one call: lowest order tier first, weighted at random."""
-        tier = min(r.deployment.order or 0 for r in self.routes)
-        candidates = [r for r in self.routes if (r.deployment.order or 0) == tier]
-        if len(candidates) == 1:
-            return candidates[0]
-        weights = [r.deployment.weight or r.deployment.rpm or 1 for r in candidates]
-        return random.choices(candidates, weights=weights)[0]
+    def pick(self, strategy: str = "simple-shuffle", *, tried: frozenset[int] = frozenset()) -> Route:
+        """Choose the deployment for one attempt (proxy/strategies.py), or raise NoDeploymentAvailable.
+
+        Left out: deployments cooling down, those at their rpm/tpm this minute, and those this
+        call already tried (`tried`) while others remain. Of the rest, the lowest `order` tier.
+        """
+        available = [r for r in self.routes if r.available()]
+        untried = [r for r in available if r.deployment.pk not in tried]
+        candidates = untried or available
+        if not candidates:
+            raise self._exhausted()
+        tier = min(r.deployment.order or 0 for r in candidates)
+        return strategies.choose(strategy, [r for r in candidates if (r.deployment.order or 0) == tier])
 
     @property
     def first(self) -> Deployment:
         return self.routes[0].deployment
+
+    def _exhausted(self) -> NoDeploymentAvailable:
+        waits = [deployment_state.cooldown_left(r.deployment.pk) for r in self.routes]
+        wait = min((w for w in waits if w > 0), default=0.0)
+        retry_after = max(1, math.ceil(wait)) if wait else max(1, 61 - int(time.time() % 60))
+        why = "cooling down after failures" if wait else "at their rpm/tpm limit for this minute"
+        error = NoDeploymentAvailable(
+            f"No deployment of '{self.alias}' can take a request now: all are {why}. Try again in {retry_after} s.",
+            code="no_deployment_available",
+        )
+        error.retry_after = retry_after
+        return error
 
 
 @dataclass
@@ -54,22 +79,23 @@ class Table:
     checked_at: float = 0.0
     groups: dict[str, ModelGroup] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
+    rules: policy.Policy | None = None  # the config's router settings; None until loaded
 
 
 _table = Table()
 _lock = threading.Lock()
 
 
-def resolve(asked: str, caller: Caller | None = None) -> ModelGroup:
+def resolve(asked: str, caller: Caller | None = None, *, within: "Table | None" = None) -> ModelGroup:
     """Return the group serving `asked` for this caller.
 
     The caller's aliases map the name first; then ModelNotAllowed (403) when the key may not use
-    it, UnknownModel (404) when no enabled deployment serves it.
+    it, UnknownModel (404) when no enabled deployment serves it. `within` is a table already read.
     """
     alias = caller.model_for(asked) if caller is not None else asked
     if caller is not None:
         caller.check_model(alias)
-    group = table().groups.get(alias)
+    group = (within or table()).groups.get(alias)
     if group is None:
         raise UnknownModel(
             f"The model '{asked}' does not exist. GET /v1/models lists the models you may use.",
@@ -114,12 +140,18 @@ def _fingerprint() -> tuple:
 def _load(fingerprint: tuple) -> Table:
     config = LoadedConfig.objects.order_by("-loaded_at").first()
     environment = _environment(config)
+    rules = policy.read(config.router_settings or {}, config.litellm_settings or {}) if config else policy.read({}, {})
     routes: dict[str, list[Route]] = {}
     for deployment in Deployment.objects.filter(enabled=True).order_by("model_name", "order", "id"):
+        # The config's global timeouts fill in for deployments that set none (in memory only).
+        deployment.timeout = deployment.timeout or rules.timeout
+        deployment.stream_timeout = deployment.stream_timeout or rules.stream_timeout
         adapter = providers.adapter_for(deployment, environment)
         routes.setdefault(deployment.model_name, []).append(Route(deployment, adapter))
     groups = {alias: ModelGroup(alias, tuple(rs)) for alias, rs in routes.items()}
-    return Table(fingerprint=fingerprint, checked_at=time.monotonic(), groups=groups, environment=environment)
+    return Table(
+        fingerprint=fingerprint, checked_at=time.monotonic(), groups=groups, environment=environment, rules=rules
+    )
 
 
 def _environment(config: LoadedConfig | None) -> dict[str, str]:

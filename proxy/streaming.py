@@ -69,7 +69,9 @@ def _events(chunks: Iterator[Body], call: Call, *, include_usage: bool, object_n
             last = chunk
             yield b"data: " + orjson.dumps(chunk) + b"\n\n"
     except Exception as e:  # the provider cut the stream, or timed out mid-way
-        call.settle(status=502, usage=usage, first_token_at=first_token_at, error=e, generated=generated)
+        call.settle(
+            status=errors.status_of(e), usage=usage, first_token_at=first_token_at, error=e, generated=generated
+        )
         log.warning("request=%s stream broke off: %s", call.request_id, type(e).__name__)
         yield errors.event(e)
         return

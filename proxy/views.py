@@ -50,12 +50,12 @@ class ChatCompletionsView(ProxyView):
 
     def post(self, request: HttpRequest) -> HttpResponseBase:
         body = schemas.chat(request)
-        route, call = calls.begin(request, self.caller, body, endpoint=self.endpoint)  # 403/404/429: no upstream call
+        call = calls.begin(request, self.caller, body, endpoint=self.endpoint)  # 403/404/429: no upstream call
         with call.guard():
             if call.stream:
-                chunks = route.adapter.stream_chat(body)
+                chunks = call.open_stream(lambda adapter: adapter.stream_chat(body))
                 return streaming.stream(chunks, call, include_usage=schemas.wants_usage(body))
-            return streaming.answer(route.adapter.chat(body), call)
+            return streaming.answer(call.run(lambda adapter: adapter.chat(body)), call)
 
 
 class CompletionsView(ProxyView):
@@ -65,14 +65,14 @@ class CompletionsView(ProxyView):
 
     def post(self, request: HttpRequest) -> HttpResponseBase:
         body = schemas.completion(request)
-        route, call = calls.begin(request, self.caller, body, endpoint=self.endpoint)
+        call = calls.begin(request, self.caller, body, endpoint=self.endpoint)
         with call.guard():
             if call.stream:
-                chunks = route.adapter.stream_text_completion(body)
+                chunks = call.open_stream(lambda adapter: adapter.stream_text_completion(body))
                 return streaming.stream(
                     chunks, call, include_usage=schemas.wants_usage(body), object_name="text_completion"
                 )
-            return streaming.answer(route.adapter.text_completion(body), call)
+            return streaming.answer(call.run(lambda adapter: adapter.text_completion(body)), call)
 
 
 class FimCompletionsView(ProxyView):
@@ -82,11 +82,12 @@ class FimCompletionsView(ProxyView):
 
     def post(self, request: HttpRequest) -> HttpResponseBase:
         body = schemas.fim(request)
-        route, call = calls.begin(request, self.caller, body, endpoint=self.endpoint)
+        call = calls.begin(request, self.caller, body, endpoint=self.endpoint)
         with call.guard():
             if call.stream:
-                return streaming.stream(route.adapter.stream_fim(body), call, include_usage=schemas.wants_usage(body))
-            return streaming.answer(route.adapter.fim(body), call)
+                chunks = call.open_stream(lambda adapter: adapter.stream_fim(body))
+                return streaming.stream(chunks, call, include_usage=schemas.wants_usage(body))
+            return streaming.answer(call.run(lambda adapter: adapter.fim(body)), call)
 
 
 class EmbeddingsView(ProxyView):
@@ -96,9 +97,9 @@ class EmbeddingsView(ProxyView):
 
     def post(self, request: HttpRequest) -> HttpResponseBase:
         body = schemas.embeddings(request)
-        route, call = calls.begin(request, self.caller, body, endpoint=self.endpoint)
+        call = calls.begin(request, self.caller, body, endpoint=self.endpoint)
         with call.guard():
-            return streaming.answer(route.adapter.embeddings(body), call)
+            return streaming.answer(call.run(lambda adapter: adapter.embeddings(body)), call)
 
 
 class ModelsView(ProxyView):

@@ -14,14 +14,17 @@ HI = [{"role": "user", "content": "Hi"}]
 def fresh_key_cache():
     """Each test starts with an empty key cache: the generation counter rolls back with each
     test's transaction, so a record cached by an earlier test could otherwise look current."""
+    from proxy import deployment_state
     from tenants import generation, keys, redis_limits
 
     keys.clear_cache()
     generation.forget()
+    deployment_state.reset()  # no cooldown or usage count carries over from an earlier test
     redis_limits._installation = None  # each test database gets its own counters in Redis
     yield
     keys.clear_cache()
     generation.forget()
+    deployment_state.reset()
 
 
 @pytest.fixture(scope="session")

@@ -156,6 +156,10 @@ TOLLGATE_UPSTREAM_POOL_SIZE = env.int("TOLLGATE_UPSTREAM_POOL_SIZE", default=200
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = TOLLGATE_MAX_REQUEST_BYTES
 
+# Retries of a failed upstream call when the config's router_settings/litellm_settings set no
+# num_retries (LiteLLM's proxy default: 2, three attempts in all).
+TOLLGATE_NUM_RETRIES = env.int("TOLLGATE_NUM_RETRIES", default=2)
+
 # How long a worker trusts its in-process copy of the admin-edited price book (billing/pricetable.py).
 TOLLGATE_PRICE_CACHE_SECONDS = env.float("TOLLGATE_PRICE_CACHE_SECONDS", default=5.0)
 

@@ -87,6 +87,7 @@ def running(
             # five times a second, so spend totals settle within a fraction of a second.
             "TOLLGATE_EMBEDDED_BEAT": "1",
             "TOLLGATE_ROLLUP_SECONDS": "0.2",
+            "TOLLGATE_NUM_RETRIES": "0",  # a failure the test provokes is final unless its config retries
             **(env or {}),
         }
         with log.open("wb") as out:

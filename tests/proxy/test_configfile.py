@@ -298,8 +298,8 @@ WARNINGS = [
         id="unknown-litellm-param",
     ),
     pytest.param(
-        f"model_list:\n{GOOD_ENTRY}router_settings:\n  routing_strategy: least-busy\n",
-        "cfg.yaml: router_settings.routing_strategy is kept but not acted on",
+        f"model_list:\n{GOOD_ENTRY}router_settings:\n  enable_pre_call_checks: true\n",
+        "cfg.yaml: router_settings.enable_pre_call_checks is kept but not acted on",
         id="router-settings-key",
     ),
     pytest.param(
