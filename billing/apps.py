@@ -18,3 +18,9 @@ class BillingConfig(AppConfig):
         # weak=False: `changed` is local to this method, so a weak reference would die with it.
         post_save.connect(changed, sender=ModelPrice, weak=False, dispatch_uid="billing-pricetable-save")
         post_delete.connect(changed, sender=ModelPrice, weak=False, dispatch_uid="billing-pricetable-delete")
+
+        # Tenants may not import billing; it reads pending usage through these (tenants/ledger_link.py).
+        from billing import ledger, rollup
+        from tenants import ledger_link
+
+        ledger_link.connect(uncounted=ledger.uncounted_spend, count=rollup.run)

@@ -39,6 +39,7 @@ class Outcome:
     latency_ms: float = 0.0
     time_to_first_token_ms: float | None = None
     key_hash: str = ""
+    key_id: int | None = None  # the key's row: its hash changes when it is regenerated
     key_name: str = ""
     team_id: str = ""
     user_id: str = ""
@@ -124,14 +125,14 @@ def _insert_sql() -> str:
     return _sql
 
 
-def uncounted_spend(key_hash: str, user_id: str | None, team_id: str | None) -> dict[str, Decimal]:
+def uncounted_spend(key_id: int, user_id: str | None, team_id: str | None) -> dict[str, Decimal]:
     """The cost of usage rows not yet in the spend of this key, its user, team and membership, by kind.
 
     With Redis, settled cost reaches those rows' `spend` only through the rollup; a budget counter
     Redis starts afresh (a restart, a flushed key) must start from spend *and* this.
     """
-    whose: dict[str, dict[str, str | None]] = {
-        "key": {"key_hash": key_hash},
+    whose: dict[str, dict[str, int | str | None]] = {
+        "key": {"key_id": key_id},
         "user": {"user_id": user_id},
         "team": {"team_id": team_id},
         "member": {"team_id": team_id, "user_id": user_id},

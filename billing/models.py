@@ -42,6 +42,7 @@ class UsageRecord(models.Model):
     endpoint = models.CharField(max_length=32, help_text="chat, completions, fim, embeddings")
 
     key_hash = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the virtual key; empty: master key")
+    key_id = models.BigIntegerField(null=True, blank=True, help_text="The key's row; its hash changes on regenerate")
     key_name = models.CharField(max_length=16, blank=True, help_text="sk-...abcd: safe to show")
     team_id = models.CharField(max_length=255, blank=True)
     user_id = models.CharField(max_length=255, blank=True)

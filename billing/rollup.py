@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 DIMENSIONS = ("day", "team_id", "key_hash", "user_id", "end_user", "model", "provider")
 MEASURES = ("requests", "errors", "prompt_tokens", "completion_tokens", "total_tokens", "spend")
 READ = (
-    *("id", "ended_at", "team_id", "key_hash", "user_id", "end_user", "model", "provider", "status"),
+    *("id", "ended_at", "team_id", "key_hash", "key_id", "user_id", "end_user", "model", "provider", "status"),
     *("prompt_tokens", "completion_tokens", "total_tokens", "cost", "counted_on"),
 )
 
@@ -72,7 +72,7 @@ def roll_batch(size: int) -> int:
 
 def add_spend(rows: list[dict[str, Any]]) -> None:
     """Add each row's cost to the spend of every tenant row it names that does not have it yet."""
-    by_key: dict[str, Decimal] = defaultdict(Decimal)
+    by_key: dict[int, Decimal] = defaultdict(Decimal)
     by_user: dict[str, Decimal] = defaultdict(Decimal)
     by_team: dict[str, Decimal] = defaultdict(Decimal)
     by_member: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
@@ -80,16 +80,16 @@ def add_spend(rows: list[dict[str, Any]]) -> None:
         cost, counted = row["cost"], Counted(row["counted_on"])
         if not cost:
             continue
-        if row["key_hash"] and Counted.KEY not in counted:
-            by_key[row["key_hash"]] += cost
+        if row["key_id"] and Counted.KEY not in counted:
+            by_key[row["key_id"]] += cost
         if row["user_id"] and Counted.USER not in counted:
             by_user[row["user_id"]] += cost
         if row["team_id"] and Counted.TEAM not in counted:
             by_team[row["team_id"]] += cost
         if row["team_id"] and row["user_id"] and Counted.MEMBER not in counted:
             by_member[(row["team_id"], row["user_id"])] += cost
-    for token, amount in sorted(by_key.items()):
-        VirtualKey.objects.filter(token=token).update(spend=F("spend") + amount)
+    for key_id, amount in sorted(by_key.items()):
+        VirtualKey.objects.filter(pk=key_id).update(spend=F("spend") + amount)
     for user_id, amount in sorted(by_user.items()):
         InternalUser.objects.filter(user_id=user_id).update(spend=F("spend") + amount)
     for team_id, amount in sorted(by_team.items()):

@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from billing import rollup
+from tenants import budgets
 
 
 @shared_task
@@ -15,3 +16,14 @@ def rollup_usage() -> int:
 def purge_usage() -> int:
     """Delete usage rows past the retention period (already counted); returns how many."""
     return rollup.purge()
+
+
+@shared_task
+def reset_budgets() -> int:
+    """Start new budget periods that are due; returns how many rows were reset.
+
+    Usage rows not yet counted into spend are counted first, so a period's spend is complete
+    when it is zeroed, rather than spilling into the next period.
+    """
+    rollup.run()
+    return budgets.reset_due()

@@ -19,7 +19,7 @@ app.conf.beat_schedule = {
     # period's spend still counts. The shortest supported period is 30s, so every 10 s keeps a
     # reset at most ~10 s late (a third of the shortest period) while a run with nothing due is
     # one query per table. Runs are idempotent and safe to overlap (tenants/budgets.py).
-    "reset-budgets": {"task": "tenants.tasks.reset_budgets", "schedule": 10.0},
+    "reset-budgets": {"task": "billing.tasks.reset_budgets", "schedule": 10.0},
     # Spend totals and the daily table trail the ledger by at most this long (billing/rollup.py).
     "rollup-usage": {"task": "billing.tasks.rollup_usage", "schedule": ROLLUP_SECONDS},
     "purge-usage": {"task": "billing.tasks.purge_usage", "schedule": 3600.0},

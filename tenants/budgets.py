@@ -2,7 +2,7 @@
 
 A row has a period when `budget_duration` is set; `budget_reset_at` is when the running period
 ends (tenants/durations.py: exact UTC boundaries). `reset_due()` is the one domain function the
-periodic task calls (tenants/tasks.py, every 10 s from Celery beat).
+periodic task calls (billing/tasks.py, every 10 s from Celery beat, after counting pending usage).
 
 Safe to run twice and concurrently: each row is reset by a conditional UPDATE that names the
 `budget_reset_at` it read, so of two runs racing on a row only the first matches it; the other

@@ -18,7 +18,7 @@ from typing import Any
 from django.db import transaction
 
 from config.database import release_connection
-from tenants import generation
+from tenants import generation, ledger_link
 from tenants.models import InternalUser, Team, TeamMembership, VirtualKey
 
 KEY_BYTES = 32
@@ -219,9 +219,7 @@ def live_spend(scopes: tuple[Scope, ...], record: "KeyRecord | None") -> dict[st
     first and the rows after, so a rollup in between is counted twice (a counter starting a little
     high), never missed.
     """
-    from billing import ledger
-
-    pending = ledger.uncounted_spend(record.token, record.user_id, record.team_id) if record else {}
+    pending = ledger_link.uncounted_spend(record.pk, record.user_id, record.team_id) if record else {}
     models: dict[str, Any] = {"key": VirtualKey, "user": InternalUser, "team": Team, "member": TeamMembership}
     spends = {}
     for scope in scopes:

@@ -29,6 +29,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from config import database
+from tenants import ledger_link
 from tenants.auth import Caller
 from tenants.exceptions import BudgetExceeded, RateLimited, UnpricedModel
 from tenants.keys import KeyRecord, Scope
@@ -106,9 +107,7 @@ class _Fallback:
             return
         with self.lock:
             if not self.caught_up:
-                from billing import rollup
-
-                rollup.run()
+                ledger_link.count_pending()
                 self.caught_up = True
 
 

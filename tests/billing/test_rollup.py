@@ -59,7 +59,8 @@ def world(db) -> SimpleNamespace:
 
 
 def alices(**fields) -> dict:
-    return {"key_hash": fields.pop("key").token, "team_id": "team-a", "user_id": "alice", **fields}
+    key = fields.pop("key")
+    return {"key_hash": key.token, "key_id": key.pk, "team_id": "team-a", "user_id": "alice", **fields}
 
 
 def spends(world) -> dict[str, Decimal]:
@@ -103,7 +104,7 @@ def test_spend_is_added_only_to_the_scopes_a_row_was_not_counted_on(world):
     row(cost=1 * UNIT, **alices(key=world.key))  # the Redis path: counted nowhere yet
     row(cost=2 * UNIT, counted_on=Counted.KEY | Counted.TEAM, **alices(key=world.key))
     row(cost=4 * UNIT, counted_on=Counted.ALL, **alices(key=world.key))  # the database path: counted everywhere
-    row(cost=8 * UNIT, key_hash=world.other_key.token, team_id="team-b")
+    row(cost=8 * UNIT, key_hash=world.other_key.token, key_id=world.other_key.pk, team_id="team-b")
 
     assert rollup.run() == 4
 
@@ -123,6 +124,7 @@ def test_the_counted_flags_are_those_settling_charged(world):
         request_id="r1", started_at=timezone.now().timestamp(), endpoint="chat", status=200, cost=4 * UNIT
     )
     outcome.key_hash, outcome.team_id, outcome.user_id = world.key.token, "team-a", "alice"
+    outcome.key_id = world.key.pk
 
     ledger.record(outcome, ("key", "member"))
     assert UsageRecord.objects.get().counted_on == Counted.KEY | Counted.MEMBER
@@ -140,7 +142,7 @@ def test_the_counted_flags_are_those_settling_charged(world):
 
 def test_a_key_without_a_team_or_user_touches_no_membership(world):
     solo, _ = keys.create(user=world.alice)
-    row(cost=UNIT, key_hash=solo.token, user_id="alice")
+    row(cost=UNIT, key_hash=solo.token, key_id=solo.pk, user_id="alice")
 
     rollup.run()
 
@@ -170,7 +172,9 @@ def test_daily_usage_has_requests_errors_tokens_and_spend_per_dimension(world):
     row(status=429, prompt_tokens=0, completion_tokens=0, total_tokens=0, **mine, end_user="ada")
     row(cost=4 * UNIT, **mine, model="large")
     row(status=502, **mine, model="large", provider="bedrock", prompt_tokens=0, completion_tokens=0, total_tokens=0)
-    row(status=499, cost=UNIT, key_hash=world.other_key.token, team_id="team-b", ended_at=now)
+    row(
+        status=499, cost=UNIT, key_hash=world.other_key.token, key_id=world.other_key.pk, team_id="team-b", ended_at=now
+    )
 
     rollup.run()
 
@@ -272,7 +276,11 @@ def test_concurrent_runs_count_every_row_exactly_once(world):
             status=429 if i % 11 == 0 else 200,
             end_user=f"u{i % 3}",
             save=False,
-            **(alices(key=world.key) if i % 2 else {"key_hash": world.other_key.token, "team_id": "team-b"}),
+            **(
+                alices(key=world.key)
+                if i % 2
+                else {"key_hash": world.other_key.token, "key_id": world.other_key.pk, "team_id": "team-b"}
+            ),
         )
         for i in range(3000)
     ]
@@ -386,7 +394,7 @@ def test_purge_works_in_batches(world):
 
 
 def test_a_budget_reset_counts_pending_spend_into_the_old_period_first(world):
-    from tenants.tasks import reset_budgets
+    from billing.tasks import reset_budgets
 
     boundary = timezone.now() - timedelta(seconds=5)
     VirtualKey.objects.filter(pk=world.key.pk).update(

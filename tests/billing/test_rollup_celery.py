@@ -147,6 +147,7 @@ def make_rows(count: int, key: VirtualKey) -> None:
                 ended_at=ended,
                 endpoint="chat",
                 key_hash=key.token,
+                key_id=key.pk,
                 team_id=key.team.team_id,
                 end_user=f"u{i % 3}",
                 model="small",

@@ -12,11 +12,11 @@ import pytest
 from django.db import connection, connections
 
 from billing import rollup
+from billing.tasks import reset_budgets
 from tenants import keys
 from tenants.budgets import reset_due
 from tenants.durations import next_reset
 from tenants.models import InternalUser, Team, TeamMembership, VirtualKey
-from tenants.tasks import reset_budgets
 from tests.tenants.conftest import bearer
 
 PRICE = Decimal("0.000001")
@@ -241,5 +241,5 @@ def test_the_task_is_on_the_beat_schedule():
     from config.celery import app
 
     entry = app.conf.beat_schedule["reset-budgets"]
-    assert entry["task"] == reset_budgets.name == "tenants.tasks.reset_budgets"
+    assert entry["task"] == reset_budgets.name == "billing.tasks.reset_budgets"
     assert entry["schedule"] == 10.0

@@ -29,6 +29,7 @@ def settle(reservation: limits.Reservation, caller: Caller, *, cost: Decimal, to
             request_id=uuid.uuid4().hex, started_at=time.time(), endpoint="chat", status=200, cost=cost
         )
         outcome.key_hash = caller.key.token if caller.key else ""
+        outcome.key_id = caller.key.pk if caller.key else None
         ledger.record(outcome, charged)
 
     limits.settle(reservation, cost=cost, tokens=tokens, record=record)
@@ -262,6 +263,7 @@ def test_a_fresh_redis_counter_starts_from_spend_not_yet_rolled_up(backend, db):
             endpoint="chat",
             status=200,
             key_hash=key.token,
+            key_id=key.pk,
             cost=Decimal("0.8"),
         )
     )
@@ -275,3 +277,15 @@ def test_a_fresh_redis_counter_starts_from_spend_not_yet_rolled_up(backend, db):
     with pytest.raises(BudgetExceeded):  # 0.1 counted + 0.8 pending + 0.2 > 1.0
         limits.admit(caller, cost=Decimal("0.2"), tokens=1)
     limits.admit(caller, cost=Decimal("0.05"), tokens=1)
+
+
+def test_a_regenerated_key_keeps_the_spend_still_on_its_way(client, backend, priced):
+    key, secret = keys.create(max_budget=Decimal("1"))
+    r = chat(client, secret)
+    assert r.status_code == 200
+
+    keys.regenerate(VirtualKey.objects.get(pk=key.pk))  # a new hash before the rollup ran
+    rollup.run()
+
+    key.refresh_from_db()
+    assert key.spend == Decimal(r["x-tollgate-cost"]) > 0
