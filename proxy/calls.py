@@ -272,6 +272,7 @@ def refused(request: HttpRequest, caller: Caller | None, error: Exception, *, en
 
 class Who(TypedDict):
     key_hash: str
+    key_id: int | None
     key_name: str
     team_id: str
     user_id: str
@@ -284,6 +285,7 @@ def who(caller: Caller | None, body: Body) -> Who:
     end_user = body.get("user")
     return Who(
         key_hash=key.token if key else "",
+        key_id=key.pk if key else None,
         key_name=caller.hint if caller is not None else "",
         team_id=(key.team_id or "") if key else "",
         user_id=(key.user_id or "") if key else "",
