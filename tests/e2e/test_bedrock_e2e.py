@@ -406,7 +406,7 @@ def test_concurrent_streams_share_the_worker_without_queueing(gateway, fake):
     elapsed = time.monotonic() - started
 
     assert answers == ["ab"] * calls
-    assert elapsed < 4  # one at a time would take 20 s
+    assert elapsed < 10  # ~1 s when they overlap; one at a time would take 20 s (2 cores under load: wide margin)
 
 
 def test_bedrock_aliases_are_listed(client):
