@@ -3,19 +3,27 @@
 A price is changed by adding a row that takes effect from a date ("Save as new" on the current
 one), not by editing the past: calls already made keep the unit prices their usage row recorded.
 The ledger is append-only, so its admin can neither add, change nor delete; key digests never
-render (`key_name`, "sk-...abcd", is the safe hint).
+render (`key_name`, "sk-...abcd", is the safe hint). The usage list exports what it shows —
+the filtered rows, or the selected ones — as CSV, streamed (billing/api/csvexport.py), so a
+month of usage never sits in memory. Price changes are in the audit log (tenants/audit.py).
 """
 
 from decimal import Decimal
 
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.http import HttpRequest, StreamingHttpResponse
+from django.urls import path
 from django.utils import timezone
 
+from billing.admin_filters import DateRangeFilter, DayRangeFilter, KeyFilter, ModelFilter, TeamFilter
+from billing.api import csvexport
 from billing.models import DailyUsage, ModelPrice, UsageRecord
 from billing.pricebook import PRICE_LISTS
 from billing.prices import MILLION
+from tenants.admin_audit import AuditedAdmin
 
 PER_TOKEN_HELP = "USD per token: $2 per million tokens is 0.000002."
 
@@ -94,7 +102,7 @@ def with_current(queryset: QuerySet[ModelPrice]) -> QuerySet[ModelPrice]:
 
 
 @admin.register(ModelPrice)
-class ModelPriceAdmin(admin.ModelAdmin):
+class ModelPriceAdmin(AuditedAdmin):
     form = ModelPriceForm
     list_display = ["price_list", "model", "input_shown", "output_shown", "effective_from", "status", "note"]
     list_filter = ["price_list", InEffectFilter]
@@ -165,8 +173,37 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class ExportsCSV(ReadOnlyAdmin):
+    """A read-only list with "Export CSV": the rows its filters select (button), or those ticked (action)."""
+
+    csv_columns: list[str] = []
+    csv_name = "export.csv"
+    actions = ["export_csv"]
+    change_list_template = "admin/billing/change_list_export.html"
+
+    def get_urls(self) -> list:
+        name = f"{self.opts.app_label}_{self.opts.model_name}_export"
+        export = path("export.csv", self.admin_site.admin_view(self.export_view), name=name)
+        return [export, *super().get_urls()]
+
+    def export_view(self, request: HttpRequest) -> StreamingHttpResponse:
+        """Every row the list's filters select, with the list's ordering; not only one page."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        changelist = self.get_changelist_instance(request)
+        return self.stream_csv(changelist.get_queryset(request))
+
+    @admin.action(description="Export selected rows as CSV")
+    def export_csv(self, request: HttpRequest, queryset: QuerySet) -> StreamingHttpResponse:
+        return self.stream_csv(queryset)
+
+    def stream_csv(self, queryset: QuerySet) -> StreamingHttpResponse:
+        rows = queryset.values_list(*self.csv_columns).iterator(chunk_size=2000)
+        return csvexport.stream(self.csv_name, self.csv_columns, rows)
+
+
 @admin.register(UsageRecord)
-class UsageRecordAdmin(ReadOnlyAdmin):
+class UsageRecordAdmin(ExportsCSV):
     list_display = [
         "ended_at",
         "request_id",
@@ -179,16 +216,55 @@ class UsageRecordAdmin(ReadOnlyAdmin):
         "cost",
         "status",
     ]
-    list_filter = [StatusFilter, "provider", "stream", "tokens_estimated"]
+    list_filter = [
+        DateRangeFilter,
+        TeamFilter,
+        KeyFilter,
+        ModelFilter,
+        StatusFilter,
+        "provider",
+        "stream",
+        "tokens_estimated",
+    ]
     search_fields = ["=request_id", "=key_name", "=team_id", "=user_id"]
     date_hierarchy = "ended_at"
     ordering = ["-ended_at"]
     exclude = ["key_hash"]
     show_full_result_count = False  # no second COUNT(*) over the whole ledger on each filtered page
+    csv_name = "usage.csv"
+    csv_columns = [  # the key by its hint only: never its digest
+        "request_id",
+        "started_at",
+        "ended_at",
+        "endpoint",
+        "key_name",
+        "team_id",
+        "user_id",
+        "end_user",
+        "model",
+        "model_group",
+        "provider",
+        "provider_model",
+        "deployment_id",
+        "attempts",
+        "stream",
+        "status",
+        "error_type",
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "tokens_estimated",
+        "cost",
+        "input_cost_per_token",
+        "output_cost_per_token",
+        "price_source",
+        "latency_ms",
+        "time_to_first_token_ms",
+    ]
 
 
 @admin.register(DailyUsage)
-class DailyUsageAdmin(ReadOnlyAdmin):
+class DailyUsageAdmin(ExportsCSV):
     list_display = [
         "day",
         "team_id",
@@ -201,9 +277,24 @@ class DailyUsageAdmin(ReadOnlyAdmin):
         "total_tokens",
         "spend",
     ]
-    list_filter = ["provider"]
+    list_filter = [DayRangeFilter, TeamFilter, ModelFilter, "provider"]
     search_fields = ["=team_id", "=user_id", "model"]
     date_hierarchy = "day"
     ordering = ["-day"]
     exclude = ["key_hash"]
     show_full_result_count = False
+    csv_name = "daily-usage.csv"
+    csv_columns = [
+        "day",
+        "team_id",
+        "user_id",
+        "end_user",
+        "model",
+        "provider",
+        "requests",
+        "errors",
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+        "spend",
+    ]

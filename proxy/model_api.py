@@ -29,6 +29,7 @@ from proxy import configfile, crypto, deployments
 from proxy.configfile import ConfigError, DeploymentEntry
 from proxy.exceptions import InvalidRequest
 from proxy.models import Deployment
+from tenants import audit
 from tenants.api.common import IsProxyAdmin, ManagementView
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ COMPUTED_INFO = {"db_model", "enabled"}
 # --- the domain: add, change, remove, find ------------------------------------------------------
 
 
+@transaction.atomic
 def add(body: dict[str, Any]) -> Deployment:
     """Store a /model/new body as an admin deployment; raise InvalidRequest naming the field."""
     info = _mapping(body, "model_info")
@@ -74,6 +76,7 @@ def add(body: dict[str, Any]) -> Deployment:
     except IntegrityError:  # the same id added concurrently: proxy_deployment_one_row_per_admin_id
         raise _id_taken(model_id) from None
     row.refresh_from_db()
+    audit.record("create", row, after=audit.snapshot(row))
     log.info("model added: %s (%s → %s)", model_id, row.model_name, row.litellm_model)
     return row
 
@@ -107,6 +110,7 @@ def update(body: dict[str, Any]) -> Deployment:
             code="model_in_config",
         )
 
+    before = audit.snapshot(row)
     stored = stored_params(row)
     params = dict(stored)
     for name, value in _mapping(body, "litellm_params").items():
@@ -128,6 +132,7 @@ def update(body: dict[str, Any]) -> Deployment:
     row.config_id = entry.config_id
     row.save()
     row.refresh_from_db()
+    audit.record("update", row, before=before, after=audit.snapshot(row))
     log.info("model updated: %s (%s → %s)", model_id, row.model_name, row.litellm_model)
     return row
 
@@ -148,6 +153,7 @@ def delete(model_id: Any) -> None:
             param="id",
             code="model_in_config",
         )
+    audit.record("delete", row, before=audit.snapshot(row))
     row.delete()
     log.info("model deleted: %s (%s)", model_id, row.model_name)
 

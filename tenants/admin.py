@@ -1,14 +1,25 @@
 """Keys, users and teams in the Django admin. Digests never render; keys show as `sk-...abcd`.
 
-Admin actions call the same domain functions as the management API, so caches everywhere see
-the change (tenants/generation.py). Generating a key from the admin (shown once) comes with the
-dashboard work; until then keys are made through /key/generate.
+Changes call the same domain functions as the management API where one exists (keys:
+tenants/admin_keys.py; deleting teams and users), and otherwise bump the tenants generation
+themselves, so caches everywhere see the change (tenants/generation.py). Every change is in the
+audit log (tenants/admin_audit.py), which is browsable here too.
 """
 
-from django.contrib import admin, messages
+from typing import Any
 
-from tenants import keys
+from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+
+from tenants import generation, teams, users
+from tenants.admin_audit import AuditedAdmin, AuditEntryAdmin
+from tenants.admin_keys import VirtualKeyAdmin
 from tenants.models import InternalUser, MasterKey, Team, TeamMembership, VirtualKey
+
+__all__ = ["AuditEntryAdmin", "VirtualKeyAdmin"]
+
+admin.site.register(VirtualKey, VirtualKeyAdmin)
 
 
 @admin.register(MasterKey)
@@ -26,52 +37,68 @@ class MasterKeyAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(VirtualKey)
-class VirtualKeyAdmin(admin.ModelAdmin):
-    list_display = ["key_name", "key_alias", "team", "user", "spend", "max_budget", "blocked", "expires"]
-    list_filter = ["blocked"]
-    search_fields = ["key_name", "key_alias", "team__team_alias", "team__team_id", "user__user_id"]
-    list_select_related = ["team", "user"]
-    raw_id_fields = ["team", "user"]
-    exclude = ["token"]
-    readonly_fields = ["key_name", "spend", "created_by", "updated_by", "created_at", "updated_at"]
-    actions = ["block", "unblock"]
+class TenantAdmin(AuditedAdmin):
+    """Teams and users: a saved change drops cached key records; a new budget period starts now."""
 
-    def has_add_permission(self, request) -> bool:
-        return False  # a key is shown once at creation: /key/generate (admin page with the dashboard work)
+    def changed(self) -> None:
+        generation.bump()
 
-    @admin.action(description="Block selected keys")
-    def block(self, request, queryset) -> None:
-        for key in queryset:
-            keys.set_blocked(key, True, by=request.user.get_username())
-        messages.success(request, f"Blocked {queryset.count()} key(s).")
-
-    @admin.action(description="Unblock selected keys")
-    def unblock(self, request, queryset) -> None:
-        for key in queryset:
-            keys.set_blocked(key, False, by=request.user.get_username())
-        messages.success(request, f"Unblocked {queryset.count()} key(s).")
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if "budget_duration" in form.changed_data:
+            fields = {"budget_duration": obj.budget_duration}
+            teams.set_budget_reset(fields)
+            obj.budget_reset_at = fields["budget_reset_at"]
+        super().save_model(request, obj, form, change)
 
 
 class MembershipInline(admin.TabularInline):
     model = TeamMembership
     extra = 0
+    fields = ["user", "role", "max_budget_in_team", "budget_duration", "spend"]
+    readonly_fields = ["spend"]
     raw_id_fields = ["user"]
 
 
+class UserMembershipInline(MembershipInline):
+    fields = ["team", "role", "max_budget_in_team", "budget_duration", "spend"]
+    raw_id_fields = ["team"]
+
+
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
-    list_display = ["team_alias", "team_id", "spend", "max_budget", "budget_duration", "blocked"]
+class TeamAdmin(TenantAdmin):
+    list_display = ["team_alias", "team_id", "spend", "max_budget", "budget_duration", "members", "blocked"]
     list_filter = ["blocked"]
     search_fields = ["team_alias", "team_id"]
-    readonly_fields = ["spend", "created_at", "updated_at"]
+    readonly_fields = ["spend", "budget_reset_at", "created_at", "updated_at"]
+    exclude = ["reserved", "in_flight", "window_minute", "window_requests", "window_tokens"]
     inlines = [MembershipInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Team]:
+        return super().get_queryset(request).annotate(member_count=Count("memberships"))
+
+    @admin.display(description="members", ordering="member_count")
+    def members(self, team: Team) -> int:
+        return team.member_count  # type: ignore[attr-defined]
+
+    def delete_model(self, request: HttpRequest, obj: Team) -> None:
+        teams.delete([obj])  # with its keys, recorded there
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Team]) -> None:
+        teams.delete(list(queryset))
 
 
 @admin.register(InternalUser)
-class InternalUserAdmin(admin.ModelAdmin):
+class InternalUserAdmin(TenantAdmin):
     list_display = ["user_id", "user_email", "user_role", "spend", "max_budget", "blocked"]
     list_filter = ["user_role", "blocked"]
     search_fields = ["user_id", "user_email", "user_alias"]
-    readonly_fields = ["spend", "created_at", "updated_at"]
+    readonly_fields = ["spend", "budget_reset_at", "created_at", "updated_at"]
+    exclude = ["reserved", "in_flight", "window_minute", "window_requests", "window_tokens"]
     raw_id_fields = ["account"]
+    inlines = [UserMembershipInline]
+
+    def delete_model(self, request: HttpRequest, obj: InternalUser) -> None:
+        users.delete([obj])  # with their keys, recorded there
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[InternalUser]) -> None:
+        users.delete(list(queryset))

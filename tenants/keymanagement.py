@@ -15,7 +15,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from tenants import durations, generation, keyaccess, keys, roles
+from tenants import audit, durations, generation, keyaccess, keys, roles
 from tenants.auth import ALL_MODELS, Caller
 from tenants.exceptions import InvalidInput, NotFound, NotPermitted
 from tenants.models import InternalUser, Team, TeamMembership, VirtualKey
@@ -78,6 +78,7 @@ def generate(
     except IntegrityError:
         raise _taken(key, custom_secret=secret is not None) from None
     _audit("generated", created, caller)
+    audit.record("create", created, after=audit.snapshot(created), caller=caller)
     return created, new_secret
 
 
@@ -90,6 +91,7 @@ def update(caller: Caller, key: VirtualKey, **fields: Any) -> VirtualKey:
     admin of the key's team; moving the key to another team or user is checked like generate.
     """
     keyaccess.check_may(caller, key, action="update")
+    before = audit.snapshot(key)
     team, user = key.team, key.user
     if "team_id" in fields:
         team = _team(fields.pop("team_id"))
@@ -129,6 +131,7 @@ def update(caller: Caller, key: VirtualKey, **fields: Any) -> VirtualKey:
         raise _taken(key, custom_secret=False) from None
     generation.bump()
     _audit("updated", key, caller, fields=sorted(fields))
+    audit.record("update", key, before=before, after=audit.snapshot(key), caller=caller)
     return key
 
 
@@ -145,12 +148,17 @@ def regenerate(caller: Caller, key: VirtualKey, *, secret: str | None = None, **
     except IntegrityError:
         raise InvalidInput("This key is already in use; choose another.", param="new_key", code="key_taken") from None
     _audit("regenerated", key, caller, replaces=old_name)
+    audit.record("regenerate", key, before={"key_name": old_name}, after={"key_name": key.key_name}, caller=caller)
     return new_secret
 
 
+@transaction.atomic
 def set_blocked(caller: Caller, key: VirtualKey, blocked: bool) -> VirtualKey:
+    was = key.blocked
     keys.set_blocked(key, blocked, by=caller.user_id or "")
     _audit("blocked" if blocked else "unblocked", key, caller)
+    action = "block" if blocked else "unblock"
+    audit.record(action, key, before={"blocked": was}, after={"blocked": blocked}, caller=caller)
     return key
 
 
@@ -178,10 +186,23 @@ def delete(caller: Caller, values: Iterable[str], *, by_alias: bool = False) -> 
         chosen = list({token: by_token[token] for token in tokens}.values())
     for key in chosen:
         keyaccess.check_may(caller, key, action="delete")
+    snapshots = [audit.snapshot(key) for key in chosen]
     keys.delete(chosen)
-    for key in chosen:
+    for key, before in zip(chosen, snapshots, strict=True):
         _audit("deleted", key, caller)
+        audit.record("delete", key, before=before, caller=caller)
     return chosen
+
+
+def check(caller: Caller, key: VirtualKey, fields: dict[str, Any]) -> None:
+    """Raise what `update` would refuse in `fields` for the key's owner, changing nothing.
+
+    For forms (the admin) that show a refusal next to the field before anything is saved.
+    """
+    _check(caller, dict(fields), team=key.team, user=key.user, new_owner=False)
+    alias = fields.get("key_alias", key.key_alias)
+    if alias and VirtualKey.objects.filter(key_alias=alias).exclude(pk=key.pk).exists():
+        raise InvalidInput(f"key_alias={alias} already exists.", param="key_alias", code="key_alias_taken")
 
 
 # --- rules on the fields ---------------------------------------------------------------------

@@ -172,3 +172,36 @@ class Generation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}={self.value}"
+
+
+class AuditEntry(models.Model):
+    """One change made through the admin or the management API: who, what, before and after.
+
+    Written by tenants/audit.py only. Secrets never reach a row: key digests, provider keys and
+    credentials are stored as "***" (keys appear only as their `sk-...abcd` hint).
+    """
+
+    class Via(models.TextChoices):
+        ADMIN = "admin"
+        API = "api"
+        WEB = "web"  # the dashboard and portal pages
+        SYSTEM = "system"  # commands, tasks, a shell
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.CharField(max_length=255, help_text="Admin username or API caller hint; never a key.")
+    via = models.CharField(max_length=16, choices=Via.choices, default=Via.SYSTEM)
+    action = models.CharField(max_length=32, db_index=True)  # create, update, delete, block, …
+    object_type = models.CharField(max_length=64)  # key, team, user, membership, deployment, price
+    object_id = models.CharField(max_length=255)
+    object_repr = models.CharField(max_length=255, blank=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit entries"
+        indexes = [models.Index(fields=["object_type", "object_id"], name="tenants_audit_object")]
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.action} {self.object_type} {self.object_id}"

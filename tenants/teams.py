@@ -13,7 +13,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from tenants import durations, generation, roles
+from tenants import audit, durations, generation, roles
 from tenants.auth import Caller
 from tenants.exceptions import InvalidInput, NotFound
 from tenants.models import InternalUser, Team, TeamMembership, VirtualKey, new_id
@@ -69,26 +69,35 @@ def create(*, by: Caller, team_id: str | None = None, members: Sequence[Member] 
     creator = by.key.user_id if by.key is not None else None
     if creator and not any(m.user_id == creator for m in members):
         members.append(Member(role=TeamMembership.Role.ADMIN, user_id=creator))
+    joined = []
     for member in members:
-        TeamMembership.objects.get_or_create(team=team, user=_user_for(member), defaults={"role": member.role})
+        membership, _ = TeamMembership.objects.get_or_create(
+            team=team, user=_user_for(member), defaults={"role": member.role}
+        )
+        joined.append(f"{membership.user.user_id} ({membership.role})")
     generation.bump()
+    audit.record("create", team, after={**audit.snapshot(team), "members": joined}, caller=by)
     return team
 
 
 @transaction.atomic
 def update(team: Team, **fields: Any) -> Team:
     """Change the fields given (and only those); a new budget_duration restarts the budget period."""
+    before = audit.snapshot(team)
     set_budget_reset(fields)
     for name, value in fields.items():
         setattr(team, name, value)
     team.save()
     generation.bump()
+    audit.record("update", team, before=before, after=audit.snapshot(team))
     return team
 
 
 @transaction.atomic
 def delete(teams: list[Team]) -> None:
     """Delete the teams and every key of theirs; their members stay, outside the team."""
+    for team in teams:
+        audit.record("delete", team, before={**audit.snapshot(team), "keys": team.keys.count()})
     VirtualKey.objects.filter(team__in=teams).delete()
     Team.objects.filter(pk__in=[t.pk for t in teams]).delete()
     generation.bump()
@@ -107,6 +116,7 @@ def add_members(
         )
         if created:
             added.append(membership)
+            audit.record("member_add", membership, after=audit.snapshot(membership))
     if not added:
         raise InvalidInput(
             f"The member(s) are already in team {team.team_id}.",
@@ -137,6 +147,7 @@ def membership_of(team: Team, *, user_id: str | None, user_email: str | None) ->
 @transaction.atomic
 def remove_member(membership: TeamMembership) -> None:
     """Take the user out of the team; their keys are kept, as LiteLLM does."""
+    audit.record("member_remove", membership, before=audit.snapshot(membership))
     membership.delete()
     generation.bump()
 

@@ -12,7 +12,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from tenants import durations, generation, keys, teams
+from tenants import audit, durations, generation, keys, teams
 from tenants.exceptions import Conflict, InvalidInput, NotFound
 from tenants.models import InternalUser, Team, TeamMembership, VirtualKey, new_id
 
@@ -97,6 +97,9 @@ def create(
             updated_by=by,
         )
     generation.bump()
+    audit.record("create", user, after=audit.snapshot(user))
+    if key is not None:
+        audit.record("create", key, after=audit.snapshot(key))
     return user, key, secret
 
 
@@ -105,17 +108,21 @@ def update(user: InternalUser, **fields: Any) -> InternalUser:
     """Change the fields given (and only those); a new budget_duration restarts the budget period."""
     if fields.get("user_email"):
         _check_email_free(fields["user_email"], user_id=user.user_id)
+    before = audit.snapshot(user)
     teams.set_budget_reset(fields)
     for name, value in fields.items():
         setattr(user, name, value)
     user.save()
     generation.bump()
+    audit.record("update", user, before=before, after=audit.snapshot(user))
     return user
 
 
 @transaction.atomic
 def delete(users: list[InternalUser]) -> int:
     """Delete the users, their keys and memberships; return how many users went."""
+    for user in users:
+        audit.record("delete", user, before={**audit.snapshot(user), "keys": user.keys.count()})
     VirtualKey.objects.filter(user__in=users).delete()
     deleted = InternalUser.objects.filter(pk__in=[u.pk for u in users]).delete()[1].get(InternalUser._meta.label, 0)
     generation.bump()

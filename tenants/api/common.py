@@ -16,7 +16,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from tenants import auth
+from tenants import audit, auth
 from tenants.auth import Caller
 from tenants.durations import parse_duration
 
@@ -46,6 +46,11 @@ class ManagementView(APIView):
     permission_classes: list = []
     # JSON only, as LiteLLM's API: a form-encoded body would read a missing boolean as false.
     parser_classes = [JSONParser]
+
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        # Every change made while handling the call is recorded as the caller's (tenants/audit.py).
+        with audit.recording(request):
+            return super().dispatch(request, *args, **kwargs)
 
     @property
     def caller(self) -> Caller:

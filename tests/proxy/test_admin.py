@@ -1,5 +1,6 @@
 """Deployments in the Django admin: secrets are write-only, config rows say where they come from."""
 
+import re
 import textwrap
 
 import pytest
@@ -245,3 +246,114 @@ def test_master_key_page_shows_only_the_hint(admin_client, tmp_path):
 
     assert "sk-...89ab" in html
     assert master not in html
+
+
+# --- router state, provider fieldsets, test connection, audit -------------------------------------
+
+
+def test_list_shows_provider_group_and_router_state(admin_client, deployment_for):
+    from proxy import deployment_state
+
+    calm = deployment_for(None, alias="calm", weight=2, order=1, rpm=60)
+    hot = deployment_for(None, alias="hot")
+    deployment_state.failed(hot.pk, allowed_fails=0, cooldown_time=30)
+    deployment_state.count_use(calm.pk, requests=3)
+
+    html = admin_client.get(CHANGELIST).content.decode()
+
+    assert '<td class="field-state">healthy</td>' in html
+    assert re.search(r'<td class="field-state">cooling down \((29|30)s\)</td>', html)
+    assert '<td class="field-rpm_shown">3 / 60</td>' in html
+    assert '<td class="field-provider_shown">mistral</td>' in html
+
+
+def test_change_page_shows_only_its_providers_fields(admin_client, deployment_for):
+    bedrock = deployment_for(
+        None, alias="b", model="bedrock/anthropic.claude-3-haiku", params={"aws_region_name": "eu"}
+    )
+    mistral = deployment_for(None, alias="m")
+
+    bedrock_html = admin_client.get(change_url(bedrock)).content.decode()
+    mistral_html = admin_client.get(change_url(mistral)).content.decode()
+
+    assert 'name="aws_region_name"' in bedrock_html and 'value="eu"' in bedrock_html
+    assert 'name="vertex_project"' not in bedrock_html
+    assert 'name="aws_region_name"' not in mistral_html and 'name="api_key"' in mistral_html
+    assert 'name="vertex_project"' in admin_client.get(ADD).content.decode()
+
+
+def test_bedrock_settings_go_to_params_and_secrets_are_sealed(admin_client, deployment_for):
+    bedrock = deployment_for(None, alias="b", model="bedrock/anthropic.claude-3-haiku")
+
+    r = admin_client.post(
+        change_url(bedrock),
+        form_data(
+            model_name="b",
+            litellm_model="bedrock/anthropic.claude-3-haiku",
+            aws_region_name="eu-west-3",
+            aws_role_name="arn:aws:iam::1:role/r",
+            aws_secret_access_key="aws-typed-secret-55",
+        ),
+    )
+
+    assert r.status_code == 302, r.content.decode()
+    bedrock.refresh_from_db()
+    assert bedrock.params == {"aws_region_name": "eu-west-3", "aws_role_name": "arn:aws:iam::1:role/r"}
+    assert crypto.resolve(bedrock.credentials["aws_secret_access_key"]) == "aws-typed-secret-55"
+    from tenants.models import AuditEntry
+
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.via, entry.object_type) == ("update", "admin", "deployment")
+    assert entry.after["credentials"] == "***" and entry.after["params"]["aws_region_name"] == "eu-west-3"
+    assert "aws-typed-secret-55" not in str(entry.before) + str(entry.after)
+
+
+def test_test_connection_action_reports_latency(admin_client, fake_mistral, deployment_for):
+    deployment = deployment_for(fake_mistral, alias="live")
+
+    r = admin_client.post(CHANGELIST, {"action": "test_connection", "_selected_action": [deployment.pk]}, follow=True)
+
+    [message] = [str(m) for m in r.context["messages"]]
+    assert re.fullmatch(r"live \(mistral/mistral-small-latest\): answered in \d+ ms", message)
+    [request] = fake_mistral.requests
+    assert request.json["max_tokens"] == 1
+
+
+def test_test_connection_button_reports_the_error_without_the_key(admin_client, fake_mistral, deployment_for):
+    deployment = deployment_for(fake_mistral, alias="locked", api_key=SECRET)  # the fake wants another key
+
+    r = admin_client.post(f"{change_url(deployment)[:-7]}test-connection/", follow=True)
+
+    [message] = [str(m) for m in r.context["messages"]]
+    assert message.startswith("locked (mistral/mistral-small-latest): failed after")
+    assert SECRET not in r.content.decode()
+    assert r.redirect_chain[-1][0] == change_url(deployment)
+
+
+def test_test_connection_embeds_one_word_for_an_embedding_model(admin_client, fake_mistral, deployment_for):
+    deployment = deployment_for(fake_mistral, alias="vectors", model="mistral/mistral-embed")
+
+    r = admin_client.post(CHANGELIST, {"action": "test_connection", "_selected_action": [deployment.pk]}, follow=True)
+
+    [message] = [str(m) for m in r.context["messages"]]
+    assert "answered in" in message
+    assert fake_mistral.requests[0].json["input"] == ["ping"]
+
+
+def test_test_connection_needs_a_post(admin_client, deployment_for):
+    deployment = deployment_for(None, alias="x")
+
+    assert admin_client.get(f"/admin/proxy/deployment/{deployment.pk}/test-connection/").status_code == 405
+
+
+def test_enable_disable_and_delete_are_audited(admin_client, deployment_for):
+    from tenants.models import AuditEntry
+
+    deployment = deployment_for(None, alias="audited", api_key=SECRET)
+
+    admin_client.post(CHANGELIST, {"action": "disable", "_selected_action": [deployment.pk]})
+    admin_client.post(f"/admin/proxy/deployment/{deployment.pk}/delete/", {"post": "yes"})
+
+    disabled, deleted = AuditEntry.objects.order_by("id")
+    assert (disabled.before, disabled.after) == ({"enabled": True}, {"enabled": False})
+    assert deleted.action == "delete" and deleted.before["api_key"] == "***"
