@@ -27,8 +27,11 @@ $(LEGACY_INSTALLED):
 run: $(INSTALLED)
 	$(BIN)/python manage.py runproxy --config examples/quickstart.yaml --port $(PORT) --quickstart
 
-## test: the whole suite (unit, API, end-to-end through gunicorn with the real SDKs).
+## test: the whole suite (unit, API, end-to-end through gunicorn with the real SDKs, browser tests).
+# The browser tests (tests/browser/) drive /usr/bin/chromium (apt-get install -y chromium); without
+# it they are skipped, and pytest's last lines list them and say why.
 test: $(INSTALLED) $(LEGACY_INSTALLED)
+	@test -x /usr/bin/chromium || echo "NOTE: /usr/bin/chromium is missing, so the browser tests will be skipped (apt-get install -y chromium)."
 	$(BIN)/python -m pytest
 
 ## test-fast: everything but the end-to-end tests.

@@ -1,10 +1,10 @@
 """WSGI entry point for gunicorn (see config/gunicorn.py for the worker set-up).
 
-Two Django handlers share the URLs, views and settings. Browser pages (the admin, static files,
-the API docs) go through the full middleware stack: sessions, CSRF, auth, messages, security
-headers. Everything else is the key-authenticated API, where none of that applies; it gets a
-handler with only the request-id middleware, which measured ~30% more requests per second
-(docs/concurrency.md).
+Two Django handlers share the URLs, views and settings. Browser pages (the admin, the dashboard,
+the team portal, static files, the API docs) go through the full middleware stack: sessions,
+CSRF, auth, messages, security headers. Everything else is the key-authenticated API, where none
+of that applies; it gets a handler with only the request-id middleware, which measured ~30% more
+requests per second (docs/concurrency.md).
 """
 
 import os
@@ -15,7 +15,7 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 
-BROWSER_PREFIXES = ("/admin", "/static/", "/docs", "/openapi.json")
+BROWSER_PREFIXES = ("/admin", "/static/", "/docs", "/openapi.json", "/dashboard", "/portal")
 
 
 class ApiHandler(WSGIHandler):

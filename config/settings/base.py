@@ -98,6 +98,15 @@ CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TIMEZONE = "UTC"
 
+# The team portal's sign-in (tenants/portal/); the staff dashboard uses the admin's.
+LOGIN_URL = "portal:login"
+LOGIN_REDIRECT_URL = "portal:home"
+LOGOUT_REDIRECT_URL = "portal:login"
+# Password-reset mail. Default: printed to the console (the log), so `make run` needs no mail
+# server; production sets e.g. smtp+tls://user:password@smtp.example.com:587.
+vars().update(env.email_url("TOLLGATE_EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env("TOLLGATE_EMAIL_FROM", default="tollgate@localhost")
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
