@@ -23,4 +23,7 @@ app.conf.beat_schedule = {
     # Spend totals and the daily table trail the ledger by at most this long (billing/rollup.py).
     "rollup-usage": {"task": "billing.tasks.rollup_usage", "schedule": ROLLUP_SECONDS},
     "purge-usage": {"task": "billing.tasks.purge_usage", "schedule": 3600.0},
+    # Runs only when general_settings.background_health_checks is on, each health_check_interval
+    # (proxy/health.py decides; this is how often it asks). A round probes every deployment.
+    "background-health-checks": {"task": "proxy.tasks.background_health_checks", "schedule": 5.0},
 }

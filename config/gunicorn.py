@@ -11,6 +11,9 @@ from gevent import monkey
 monkey.patch_all()
 
 import os  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 worker_class = "gevent"
 worker_connections = int(os.environ.get("TOLLGATE_WORKER_CONNECTIONS", "2000"))
@@ -30,6 +33,29 @@ wsgi_app = "config.wsgi:application"
 control_socket_disable = True
 
 
+def _metrics_directory() -> None:
+    """Give prometheus_client's multiprocess mode a clean directory before any worker starts.
+
+    Every worker writes its metric values to files there and /metrics sums them (proxy/metrics.py).
+    An operator's PROMETHEUS_MULTIPROC_DIR is emptied of the last run's files; without one, a
+    fresh temporary directory is made and removed when the server exits. Read once by the master:
+    a reload (HUP) keeps the directory, so counts carry on.
+    """
+    if os.environ.get("TOLLGATE_METRICS_DIR_OWNER") == str(os.getpid()):
+        return  # this master made it: a reload
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        Path(given).mkdir(parents=True, exist_ok=True)
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="tollgate-metrics-")
+        os.environ["TOLLGATE_METRICS_DIR_OWNER"] = str(os.getpid())
+
+
+_metrics_directory()
+
+
 def post_worker_init(worker) -> None:
     """Move everything loaded at start-up out of the garbage collector's sight, and collect the
     youngest generation less often: a request allocates many short-lived objects, and full
@@ -46,3 +72,16 @@ def post_worker_init(worker) -> None:
         from config import embedded_beat
 
         embedded_beat.start()
+
+
+def child_exit(server, worker) -> None:
+    """A worker is gone: its live gauges leave the sums; its counters stay counted."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    """Remove the metrics directory this master made (an operator's own is left in place)."""
+    if os.environ.get("TOLLGATE_METRICS_DIR_OWNER") == str(os.getpid()):
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -120,14 +120,20 @@ def _in_group(call: "Call", group: "ModelGroup", operation: Callable[[Adapter], 
                     immediately=kind == "deployment" or _wait_asked(e) > MAX_RETRY_AFTER,
                 )
             wait = _backoff(attempt, e, rules)
-            if attempt == rules.num_retries or wait is None:
+            if attempt == rules.num_retries:
                 raise
+            if wait is None:  # too long to wait for this deployment; another of the group may answer now
+                if not any(r.deployment.pk not in tried and r.available() for r in group.routes):
+                    raise
+                wait = 0.0
             log.info(
                 "request=%s attempt %d on deployment %s failed (%s); retrying", call.request_id, attempt + 1, pk, e
             )
             time.sleep(wait)
             continue
-        deployment_state.observe_latency(pk, time.monotonic() - started)
+        elapsed = time.monotonic() - started
+        deployment_state.observe_latency(pk, elapsed)
+        call.answered(started, elapsed)
         return result
     raise AssertionError("unreachable: the last attempt returns or raises")
 

@@ -21,7 +21,7 @@ from django.http.response import HttpResponseBase
 
 from billing import ledger, pricebook
 from config import database
-from proxy import attempts, deployment_state, errors, policy, router
+from proxy import attempts, deployment_state, errors, metrics, policy, router
 from proxy.exceptions import ProxyError
 from proxy.models import Deployment
 from proxy.providers.base import Adapter, Body, Usage
@@ -57,6 +57,8 @@ class Call:
     cost: Decimal | None = None
     settled: bool = False
     in_flight: int | None = None  # the deployment this call counts as busy on (least-busy routing)
+    upstream_started: float | None = None  # when the answering attempt started (monotonic)
+    upstream_seconds: float | None = None  # how long it took to answer (a stream: to its first chunk)
 
     @property
     def deployment(self) -> Deployment | None:
@@ -144,6 +146,17 @@ class Call:
         )
         if deployment is not None and usage.total_tokens and (deployment.tpm or self.plan.rules.counts_tokens):
             deployment_state.count_use(deployment.pk, tokens=usage.total_tokens)
+        metrics.observe(outcome, upstream_seconds=self._upstream_time())
+
+    def answered(self, started: float, seconds: float) -> None:
+        """The attempt that started at `started` (monotonic) answered after `seconds`."""
+        self.upstream_started, self.upstream_seconds = started, seconds
+
+    def _upstream_time(self) -> float | None:
+        """The answering attempt's time with the provider: a stream's lasts until now, its end."""
+        if self.upstream_started is None:
+            return None
+        return time.monotonic() - self.upstream_started if self.stream else self.upstream_seconds
 
     def _estimate(self, generated: str) -> Usage:
         """Count the tokens of the prompt and of what was relayed; never fails (the row matters more)."""
@@ -268,6 +281,7 @@ def refused(request: HttpRequest, caller: Caller | None, error: Exception, *, en
             ledger.record(outcome)
     except Exception as e:  # the database is down: the error response still goes out
         log.warning("request=%s could not be recorded: %s", outcome.request_id, type(e).__name__)
+    metrics.observe(outcome)
 
 
 class Who(TypedDict):

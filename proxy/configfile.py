@@ -24,7 +24,7 @@ TOP_LEVEL_ACTED_ON = {
     "environment_variables",
     "include",
 }
-GENERAL_ACTED_ON = {"master_key"}
+GENERAL_ACTED_ON = {"master_key", "background_health_checks", "health_check_interval"}
 LITELLM_ACTED_ON = {"drop_params", "request_timeout"} | policy.LITELLM_KEYS
 ROUTER_ACTED_ON: set[str] = set(policy.ROUTER_KEYS)
 

@@ -71,6 +71,36 @@ def failed(pk: int, *, allowed_fails: int, cooldown_time: float, immediately: bo
     return True
 
 
+def cool_down(pk: int, seconds: float) -> None:
+    """Leave `pk` out for `seconds` now (a failed health check), whatever its failure count."""
+    if seconds > 0:
+        _start_cooldown(pk, seconds)
+
+
+def lift_cooldown(pk: int) -> None:
+    """Let `pk` be picked again now (a passed health check), here and, with Redis, everywhere."""
+    global _shared_cooldowns
+    _local.cooling_until.pop(pk, None)
+    read_at, known = _shared_cooldowns
+    if pk in known:
+        _shared_cooldowns = (read_at, {k: v for k, v in known.items() if k != pk})
+    client = _redis()
+    if client is not None:
+        try:
+            client.hdel(_cooldowns_key(), str(pk))
+        except Exception as e:
+            log.warning("Redis unavailable for cooldowns (%s): this process only", type(e).__name__)
+
+
+def cooling() -> dict[int, float]:
+    """Every deployment cooling down now, with the seconds it has left (for /metrics)."""
+    now = time.time()
+    until = {**_cooldowns_from_redis()}
+    for pk, local in _local.cooling_until.items():
+        until[pk] = max(until.get(pk, 0.0), local)
+    return {pk: end - now for pk, end in until.items() if end > now}
+
+
 def _count_failure(pk: int, minute: int) -> int:
     client = _redis()
     if client is not None:

@@ -79,6 +79,27 @@ BODIES: dict[str, dict[str, Any]] = {
         },
     },
 }
+ENDPOINT = {
+    "type": "object",
+    "properties": {
+        "model": {"type": "string"},
+        "model_name": {"type": "string"},
+        "api_base": {"type": "string"},
+        "model_id": {"type": "string"},
+        "deployment_id": {"type": "integer"},
+        "error": {"type": "string"},
+    },
+}
+HEALTH = {
+    "type": "object",
+    "properties": {
+        "healthy_endpoints": {"type": "array", "items": ENDPOINT},
+        "unhealthy_endpoints": {"type": "array", "items": ENDPOINT},
+        "healthy_count": {"type": "integer"},
+        "unhealthy_count": {"type": "integer"},
+    },
+    "required": ["healthy_endpoints", "unhealthy_endpoints", "healthy_count", "unhealthy_count"],
+}
 ERRORS = {
     str(status): {"description": text, "content": {"application/json": {"schema": ERROR}}}
     for status, text in [
@@ -144,6 +165,31 @@ def add_llm_api(result: dict[str, Any], generator: Any, request: Any, public: bo
                 "responses": {"200": {"description": "OK"}},
             }
         }
+    paths["/health"] = {
+        "get": {
+            "tags": ["Health"],
+            "summary": "Model health: a real minimal call to each deployment (master key or proxy_admin)",
+            "operationId": "health_models",
+            "security": security,
+            "parameters": [{"name": "model", "in": "query", "required": False, "schema": {"type": "string"}}],
+            "responses": {
+                "200": {
+                    "description": "healthy_endpoints, unhealthy_endpoints (with error), and their counts",
+                    "content": {"application/json": {"schema": HEALTH}},
+                },
+                **{status: ERRORS[status] for status in ("401", "403", "404")},
+            },
+        }
+    }
+    paths["/metrics"] = {
+        "get": {
+            "tags": ["Health"],
+            "summary": "Prometheus metrics (open unless TOLLGATE_METRICS_REQUIRE_KEY=1)",
+            "operationId": "metrics",
+            "security": [],
+            "responses": {"200": {"description": "Prometheus text exposition", "content": {"text/plain": {}}}},
+        }
+    }
     components = result.setdefault("components", {})
     components.setdefault("securitySchemes", {})["bearer"] = {"type": "http", "scheme": "bearer"}
     return result

@@ -80,6 +80,7 @@ class Table:
     groups: dict[str, ModelGroup] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
     rules: policy.Policy | None = None  # the config's router settings; None until loaded
+    general_settings: dict = field(default_factory=dict)  # the config's, for background health checks
 
 
 _table = Table()
@@ -150,7 +151,12 @@ def _load(fingerprint: tuple) -> Table:
         routes.setdefault(deployment.model_name, []).append(Route(deployment, adapter))
     groups = {alias: ModelGroup(alias, tuple(rs)) for alias, rs in routes.items()}
     return Table(
-        fingerprint=fingerprint, checked_at=time.monotonic(), groups=groups, environment=environment, rules=rules
+        fingerprint=fingerprint,
+        checked_at=time.monotonic(),
+        groups=groups,
+        environment=environment,
+        rules=rules,
+        general_settings=(config.general_settings or {}) if config else {},
     )
 
 

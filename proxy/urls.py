@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from proxy import views
+from proxy import health_views, views
 
 urlpatterns = [
     path("chat/completions", views.ChatCompletionsView.as_view()),
@@ -14,4 +14,6 @@ urlpatterns = [
     path("health/liveliness", views.liveliness),
     path("health/liveness", views.liveliness),
     path("health/readiness", views.readiness),
+    path("health", health_views.HealthView.as_view()),
+    path("metrics", health_views.metrics_view),
 ]

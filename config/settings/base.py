@@ -168,6 +168,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = TOLLGATE_MAX_REQUEST_BYTES
 # Retries of a failed upstream call when the config's router_settings/litellm_settings set no
 # num_retries (LiteLLM's proxy default: 2, three attempts in all).
 TOLLGATE_NUM_RETRIES = env.int("TOLLGATE_NUM_RETRIES", default=2)
+# GET /health and background health checks: how long one deployment's probe may take (seconds).
+TOLLGATE_HEALTH_TIMEOUT = env.float("TOLLGATE_HEALTH_TIMEOUT", default=30.0)
+# /metrics is open, as LiteLLM's (keep it on the internal network); 1 requires the master key.
+TOLLGATE_METRICS_REQUIRE_KEY = env.bool("TOLLGATE_METRICS_REQUIRE_KEY", default=False)
 
 # How long a worker trusts its in-process copy of the admin-edited price book (billing/pricetable.py).
 TOLLGATE_PRICE_CACHE_SECONDS = env.float("TOLLGATE_PRICE_CACHE_SECONDS", default=5.0)
