@@ -253,7 +253,9 @@ class DeploymentAdmin(AuditedAdmin):
     @admin.display(description="state")
     def state(self, deployment: Deployment) -> str:
         left = deployment_state.cooldown_left(deployment.pk)
-        return f"cooling down ({left:.0f}s)" if left > 0 else "healthy"
+        if left > 0:
+            return f"cooling down ({left:.0f}s)"
+        return "unhealthy (last health check)" if _last_health().get(deployment.pk) is False else "healthy"
 
     @admin.display(description="API key")
     def api_key_shown(self, deployment: Deployment) -> str:
@@ -299,6 +301,16 @@ def report(request: HttpRequest, deployment: Deployment) -> None:
     outcome = connection.check(deployment)
     text = f"{deployment.model_name} ({deployment.litellm_model}): {outcome}"
     (messages.success if outcome.ok else messages.error)(request, text)
+
+
+def _last_health() -> dict[int, bool]:
+    """The background health check's last verdicts (proxy/health.py), where that module offers them."""
+    try:
+        from proxy import health
+    except ImportError:
+        return {}
+    report = getattr(health, "last_report", None)
+    return report() if report is not None else {}
 
 
 def _use(used: int, limit: int | None) -> str:

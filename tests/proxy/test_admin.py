@@ -357,3 +357,17 @@ def test_enable_disable_and_delete_are_audited(admin_client, deployment_for):
     disabled, deleted = AuditEntry.objects.order_by("id")
     assert (disabled.before, disabled.after) == ({"enabled": True}, {"enabled": False})
     assert deleted.action == "delete" and deleted.before["api_key"] == "***"
+
+
+def test_list_shows_a_failed_background_health_check(admin_client, deployment_for):
+    health = pytest.importorskip("proxy.health")
+    from django.core.cache import cache
+
+    sick = deployment_for(None, alias="sick")
+    cache.set(health.LAST_REPORT_KEY, {sick.pk: False})
+    try:
+        html = admin_client.get(CHANGELIST).content.decode()
+    finally:
+        cache.delete(health.LAST_REPORT_KEY)
+
+    assert '<td class="field-state">unhealthy (last health check)</td>' in html
