@@ -53,7 +53,8 @@ def usd(value: float) -> str:
     if abs(value) >= 1:
         return f"${value:,.2f}"
     decimals = min(8, max(2, 1 - math.floor(math.log10(abs(value)))))  # two significant digits
-    return f"${value:.{decimals}f}"
+    shown = f"{value:.{decimals}f}"
+    return f"${shown.rstrip('0') if decimals > 2 else shown}"  # $0.005, not $0.0050
 
 
 def milliseconds(value: float) -> str:

@@ -106,6 +106,10 @@ LOGOUT_REDIRECT_URL = "portal:login"
 # server; production sets e.g. smtp+tls://user:password@smtp.example.com:587.
 vars().update(env.email_url("TOLLGATE_EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env("TOLLGATE_EMAIL_FROM", default="tollgate@localhost")
+# The host (and port) that password-reset links name, e.g. tollgate.example.com. Empty: the host
+# the request came to, which DJANGO_ALLOWED_HOSTS must then pin, or a forged Host header could
+# put someone else's site in the link.
+TOLLGATE_PUBLIC_HOST = env("TOLLGATE_PUBLIC_HOST", default="")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -54,6 +54,8 @@ def member_role(request: HttpRequest, member: TeamMembership, pk: int) -> HttpRe
     if form.cleaned_data["role"] != TeamMembership.Role.ADMIN and _last_admin(other):
         return access.forbidden(request, "The team needs at least one admin: make someone else admin first.")
     change_role(other, form.cleaned_data["role"])
+    if other.pk == member.pk and other.role != TeamMembership.Role.ADMIN:
+        return redirect("portal:team", team_id=member.team.team_id)  # no longer allowed on this page
     return redirect("portal:members", team_id=member.team.team_id)
 
 

@@ -4,7 +4,6 @@ from django.contrib.auth import views as auth
 from django.urls import path, reverse_lazy
 
 from tenants.portal import members, views
-from tenants.portal.forms import PortalPasswordResetForm
 
 app_name = "portal"
 
@@ -12,16 +11,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", auth.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth.LogoutView.as_view(), name="logout"),
-    path(
-        "password-reset/",
-        auth.PasswordResetView.as_view(
-            form_class=PortalPasswordResetForm,
-            email_template_name="registration/portal_password_reset_email.txt",
-            subject_template_name="registration/portal_password_reset_subject.txt",
-            success_url=reverse_lazy("portal:password_reset_done"),
-        ),
-        name="password_reset",
-    ),
+    path("password-reset/", views.PasswordResetView.as_view(), name="password_reset"),
     path("password-reset/sent/", auth.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path(
         "password-reset/<uidb64>/<token>/",

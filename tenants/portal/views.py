@@ -1,4 +1,4 @@
-"""The team portal's key pages: a member's teams, a team's budget and keys, making and revoking keys.
+"""The team portal's pages: password reset, a member's teams, a team's budget and keys, making and revoking keys.
 
 Key changes go through tenants/keymanagement.py with the member's own rights (access.caller_for),
 so the portal allows exactly what the management API allows that user: team admins manage every
@@ -6,9 +6,13 @@ key of the team; members create keys when the team lets them and delete their ow
 A new key is shown once, in the answer to the POST that made it, and never stored.
 """
 
+from django.conf import settings
+from django.contrib.auth import views as auth
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordResetForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -16,7 +20,7 @@ from tenants import keyaccess, keymanagement
 from tenants.exceptions import TenantError
 from tenants.models import TeamMembership, VirtualKey
 from tenants.portal import access
-from tenants.portal.forms import KeyForm
+from tenants.portal.forms import KeyForm, PortalPasswordResetForm
 
 
 @login_required
@@ -26,6 +30,28 @@ def home(request: HttpRequest) -> HttpResponse:
         return access.unlinked(request)
     memberships = user.memberships.select_related("team").order_by("team__team_alias", "team__team_id")
     return render(request, "portal/home.html", {"person": user, "memberships": memberships})
+
+
+class PasswordResetView(auth.PasswordResetView):
+    """Django's reset view with the portal's form (first passwords too) and the public host in links."""
+
+    form_class = PortalPasswordResetForm
+    email_template_name = "registration/portal_password_reset_email.txt"
+    subject_template_name = "registration/portal_password_reset_subject.txt"
+    success_url = reverse_lazy("portal:password_reset_done")
+
+    def form_valid(self, form: PasswordResetForm) -> HttpResponse:
+        # Django's view always names the request's host; name the public one when it is set.
+        form.save(
+            domain_override=settings.TOLLGATE_PUBLIC_HOST or None,
+            use_https=self.request.is_secure(),
+            token_generator=self.token_generator,
+            from_email=self.from_email,
+            email_template_name=self.email_template_name,
+            subject_template_name=self.subject_template_name,
+            request=self.request,
+        )
+        return redirect(self.success_url)
 
 
 @access.team_page

@@ -107,7 +107,11 @@ def console_errors() -> list[str]:
 @pytest.fixture
 def page(chromium, tollgate: Tollgate, console_errors: list[str]) -> Iterator:
     """A fresh browser context (no cookies) at laptop size; its console errors fail the test."""
-    context = chromium.new_context(base_url=tollgate.url, viewport={"width": 1366, "height": 860})
+    context = chromium.new_context(
+        base_url=tollgate.url,
+        viewport={"width": 1366, "height": 860},
+        permissions=["clipboard-read", "clipboard-write"],  # the key boxes' Copy buttons
+    )
     context.set_default_timeout(10_000)
     page = context.new_page()
     errors = console_errors

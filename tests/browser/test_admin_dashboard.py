@@ -79,6 +79,20 @@ def test_admin_adds_a_deployment_team_and_key_and_sees_the_call_in_the_dashboard
         time.sleep(0.3)
     assert page.get_by_test_id("total-requests").inner_text() == "1"
     assert page.locator("figure", has_text="By model").get_by_role("cell", name="browser-chat").count() == 1
+
+    # A budget nearly used shows up with its burn rate and the day it runs out.
+    update = urllib3.request(
+        "POST",
+        f"{tollgate.url}/team/update",
+        json={"team_id": "team-browser", "max_budget": 0.025},
+        headers={"Authorization": f"Bearer {MASTER_KEY}"},
+        timeout=10,
+    )
+    assert update.status == 200, update.data
+    page.reload()
+    budgets = page.get_by_test_id("budgets")
+    assert budgets.get_by_role("link", name="Browser team").count() == 1
+    assert "92.0%" in budgets.inner_text()
     screenshot(page, "dashboard-overview-7d")
 
     page.get_by_test_id("usage-table").get_by_role("link", name="Browser team").click()

@@ -85,6 +85,9 @@ def test_a_member_sets_a_password_manages_a_key_and_cannot_reach_another_team(
     secret_box = page.get_by_test_id("secret")
     secret = secret_box.input_value()
     assert secret.startswith("sk-")
+    page.get_by_role("button", name="Copy").click()
+    expect(page.get_by_role("button", name="Copied")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == secret
     hint = f"sk-...{secret[-4:]}"
     screenshot(page, "portal-key-created", mask=[secret_box])
 

@@ -294,6 +294,18 @@ def test_the_last_admin_can_be_neither_demoted_nor_removed(client, team, admin_a
     assert mine.role == "admin"
 
 
+def test_an_admin_who_steps_down_lands_on_the_team_page(client, team, admin_a):
+    second = person("sam@example.com", team=team, role="admin")
+    mine = TeamMembership.objects.get(user=admin_a)
+    login(client, admin_a)
+
+    r = client.post(f"/portal/teams/team-a/members/{mine.pk}/role", {"role": "user"})
+
+    assert r["Location"] == "/portal/teams/team-a/"
+    assert client.get("/portal/teams/team-a/members/").status_code == 403
+    assert TeamMembership.objects.get(user=second).role == "admin"
+
+
 def test_a_member_of_another_team_cannot_be_changed_through_mine(client, team, other_team, admin_a, member_b):
     theirs = TeamMembership.objects.get(user=member_b)
     login(client, admin_a)
@@ -332,3 +344,13 @@ def test_password_reset_sends_nothing_to_strangers_and_makes_no_login(client, te
     for email in ("nobody@example.com", "solo@example.com"):
         assert client.post("/portal/password-reset/", {"email": email}).status_code == 302
     assert mail.outbox == [] and not get_user_model().objects.exists()
+
+
+def test_reset_links_name_the_public_host_when_one_is_set(client, team, settings):
+    settings.TOLLGATE_PUBLIC_HOST = "tollgate.example.com"
+    person("nia@example.com", team=team, login=False)
+
+    client.post("/portal/password-reset/", {"email": "nia@example.com"}, HTTP_HOST="evil.example.net")
+
+    assert "http://tollgate.example.com/portal/password-reset/" in mail.outbox[0].body, mail.outbox[0].body
+    assert "evil" not in mail.outbox[0].body
