@@ -73,6 +73,20 @@ def post_worker_init(worker) -> None:
 
         embedded_beat.start()
 
+    from proxy import metrics
+
+    metrics.start_flusher()  # this worker's metric values reach the shared files once a second
+
+
+def worker_exit(server, worker) -> None:
+    """Write the last second's metric values before the worker goes (a graceful exit)."""
+    try:
+        from proxy import metrics
+
+        metrics.flush()
+    except Exception as e:  # the worker may be leaving because Django never started
+        server.log.warning("metrics not flushed at worker exit: %s", type(e).__name__)
+
 
 def child_exit(server, worker) -> None:
     """A worker is gone: its live gauges leave the sums; its counters stay counted."""

@@ -106,6 +106,7 @@ class Call:
         if self.settled:
             return
         self.settled = True
+        ended = time.monotonic()  # one instant for the total and the upstream time: overhead ≥ 0
         self._not_busy()
         deployment = self.deployment
         estimated = usage is None and bool(generated) and deployment is not None
@@ -120,7 +121,7 @@ class Call:
             started_at=self.started_at,
             endpoint=self.endpoint,
             status=status,
-            latency_ms=(time.monotonic() - self.started) * 1000,
+            latency_ms=(ended - self.started) * 1000,
             time_to_first_token_ms=None if first_token_at is None else (first_token_at - self.started) * 1000,
             model=self.alias,
             model_group=self.model_group,
@@ -146,17 +147,17 @@ class Call:
         )
         if deployment is not None and usage.total_tokens and (deployment.tpm or self.plan.rules.counts_tokens):
             deployment_state.count_use(deployment.pk, tokens=usage.total_tokens)
-        metrics.observe(outcome, upstream_seconds=self._upstream_time())
+        metrics.observe(outcome, upstream_seconds=self._upstream_time(ended))
 
     def answered(self, started: float, seconds: float) -> None:
         """The attempt that started at `started` (monotonic) answered after `seconds`."""
         self.upstream_started, self.upstream_seconds = started, seconds
 
-    def _upstream_time(self) -> float | None:
-        """The answering attempt's time with the provider: a stream's lasts until now, its end."""
+    def _upstream_time(self, ended: float) -> float | None:
+        """The answering attempt's time with the provider: a stream's lasts until `ended`, its end."""
         if self.upstream_started is None:
             return None
-        return time.monotonic() - self.upstream_started if self.stream else self.upstream_seconds
+        return ended - self.upstream_started if self.stream else self.upstream_seconds
 
     def _estimate(self, generated: str) -> Usage:
         """Count the tokens of the prompt and of what was relayed; never fails (the row matters more)."""

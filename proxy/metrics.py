@@ -2,16 +2,15 @@
 
 `observe(outcome)` runs once per LLM request (proxy/calls.py: Call.settle, and `refused` for
 requests turned away before any upstream call), from the same ledger.Outcome as the usage row,
-so the metrics and the ledger cannot disagree about what happened. It only increments counters
-and histograms; the labelled children are cached per label tuple so a request pays a few dict
-lookup and the increments, not prometheus_client's label validation (measured in
-tests/proxy/test_metrics.py).
+so the metrics and the ledger cannot disagree about what happened. It adds to plain dicts under
+one lock (a few µs: tests/proxy/test_metrics.py measures it); `flush` hands the sums to
+prometheus_client once a second and before every scrape.
 
-Several gunicorn workers: prometheus_client's multiprocess mode. `runproxy` points
-PROMETHEUS_MULTIPROC_DIR at a fresh directory per server start; every worker writes its values
-to files there, gunicorn's child_exit hook marks a dead worker's files, and a scrape of any
-worker sums them all. Without that variable (tests, `manage.py runserver`) the values are this
-process's own.
+Several gunicorn workers: prometheus_client's multiprocess mode. config/gunicorn.py gives
+PROMETHEUS_MULTIPROC_DIR a clean directory per server start; every worker writes its values to
+files there, the child_exit hook marks a dead worker's files, and a scrape of any worker sums
+them all (another worker's values are at most FLUSH_SECONDS old). Without that variable (tests,
+`manage.py runserver`) the values are this process's own.
 
 Deployment state is not recorded on the hot path: a scrape reads it (`_StateCollector`) — cooling
 down now (shared through Redis when set, else this worker's view) and the last background health
@@ -20,7 +19,9 @@ check's verdict.
 
 import logging
 import os
-from dataclasses import dataclass
+import threading
+from bisect import bisect_left
+from collections import defaultdict
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
@@ -70,50 +71,39 @@ ERRORS = Counter("tollgate_errors", "Failed requests by error type (the envelope
 RETRIES = Counter("tollgate_retries", "Upstream attempts beyond the first (fallbacks included).", ["model"])
 FALLBACKS = Counter("tollgate_fallbacks", "Requests answered (or last tried) by a fallback group.", ["model", "group"])
 
+FLUSH_SECONDS = 1.0  # how stale another worker's values may be in a scrape
+
+
+class _Pending:
+    """Increments not yet handed to prometheus_client: plain numbers, added under one lock.
+
+    prometheus_client pays a lock (and in multiprocess mode a pid check and an mmap write) per
+    increment, ~2 µs each, a dozen per request. Adding to dicts here and handing over the sums
+    once a second (`flush`) keeps a request's share to a few dict updates.
+    """
+
+    def __init__(self) -> None:
+        self.counts: defaultdict[Any, float] = defaultdict(float)  # counter child → amount
+        self.sums: defaultdict[Any, float] = defaultdict(float)  # histogram child → sum observed
+        self.buckets: defaultdict[tuple[Any, int], int] = defaultdict(int)  # (histogram child, bucket) → count
+
+    def observe(self, child: Any, bounds: tuple[float, ...], value: float) -> None:
+        self.sums[child] += value
+        self.buckets[(child, bisect_left(bounds, value))] += 1  # the first bucket whose bound ≥ value
+
+
+_pending = _Pending()
+_lock = threading.Lock()
 _children: dict[tuple, Any] = {}
 
 
 def _child(metric: Any, *labels: str) -> Any:
-    """`metric.labels(*labels)`, cached: the label check and lock are paid once per label tuple."""
+    """`metric.labels(*labels)`, cached: the label check is paid once per label tuple."""
     key = (id(metric), labels)
     child = _children.get(key)
     if child is None:
         child = _children[key] = metric.labels(*labels)
     return child
-
-
-@dataclass(slots=True)
-class _Series:
-    """The children every request touches, for one (model, deployment, status, endpoint): one lookup."""
-
-    requests: Any
-    latency: Any
-    upstream: Any
-    overhead: Any
-    first_token: Any
-    prompt: Any
-    completion: Any
-    spend: Any
-
-
-_series: dict[tuple[str, str, int, str], _Series] = {}
-
-
-def _series_for(model: str, deployment: str, status: int, endpoint: str) -> _Series:
-    key = (model, deployment, status, endpoint)
-    series = _series.get(key)
-    if series is None:
-        series = _series[key] = _Series(
-            requests=REQUESTS.labels(model, deployment, str(status), endpoint),
-            latency=LATENCY.labels(model, endpoint),
-            upstream=UPSTREAM.labels(model, deployment),
-            overhead=OVERHEAD.labels(model),
-            first_token=FIRST_TOKEN.labels(model),
-            prompt=TOKENS.labels(model, deployment, "prompt"),
-            completion=TOKENS.labels(model, deployment, "completion"),
-            spend=SPEND.labels(model, deployment),
-        )
-    return series
 
 
 def observe(outcome: Outcome, *, upstream_seconds: float | None = None) -> None:
@@ -124,34 +114,97 @@ def observe(outcome: Outcome, *, upstream_seconds: float | None = None) -> None:
         log.exception("metrics: could not record request %s", outcome.request_id)
 
 
+class _Series:
+    """The children a request touches, for one (model, deployment, status, endpoint): one lookup."""
+
+    __slots__ = ("completion", "first_token", "latency", "overhead", "prompt", "requests", "spend", "upstream")
+
+    def __init__(self, model: str, deployment: str, status: int, endpoint: str) -> None:
+        self.requests = REQUESTS.labels(model, deployment, str(status), endpoint)
+        self.latency = LATENCY.labels(model, endpoint)
+        self.upstream = UPSTREAM.labels(model, deployment)
+        self.overhead = OVERHEAD.labels(model)
+        self.first_token = FIRST_TOKEN.labels(model)
+        self.prompt = TOKENS.labels(model, deployment, "prompt")
+        self.completion = TOKENS.labels(model, deployment, "completion")
+        self.spend = SPEND.labels(model, deployment)
+
+
+_series: dict[tuple[str, int | None, int, str], _Series] = {}
+
+
 def _observe(o: Outcome, upstream_seconds: float | None) -> None:
     model = o.model or "unknown"
-    series = _series_for(model, "" if o.deployment_id is None else str(o.deployment_id), o.status, o.endpoint)
+    key = (model, o.deployment_id, o.status, o.endpoint)
+    series = _series.get(key)
+    if series is None:
+        deployment = "" if o.deployment_id is None else str(o.deployment_id)
+        series = _series[key] = _Series(model, deployment, o.status, o.endpoint)
     total = o.latency_ms / 1000
-    series.requests.inc()
-    series.latency.observe(total)
-    if upstream_seconds is not None:
-        series.upstream.observe(upstream_seconds)
-        series.overhead.observe(max(0.0, total - upstream_seconds))
-    if o.time_to_first_token_ms is not None:
-        series.first_token.observe(o.time_to_first_token_ms / 1000)
-    if o.prompt_tokens:
-        series.prompt.inc(o.prompt_tokens)
-    if o.completion_tokens:
-        series.completion.inc(o.completion_tokens)
-    if o.cost:
-        series.spend.inc(float(o.cost))
-    # Rare: failures, retries and fallbacks.
-    if o.error_type:
-        _child(ERRORS, model, o.error_type).inc()
-    if o.attempts > 1:
-        _child(RETRIES, model).inc(o.attempts - 1)
-    if o.model_group and o.model_group != o.model:
-        _child(FALLBACKS, model, o.model_group).inc()
+    with _lock:
+        p = _pending
+        p.counts[series.requests] += 1
+        p.observe(series.latency, LATENCY_BUCKETS, total)
+        if upstream_seconds is not None:
+            p.observe(series.upstream, LATENCY_BUCKETS, upstream_seconds)
+            p.observe(series.overhead, OVERHEAD_BUCKETS, max(0.0, total - upstream_seconds))
+        if o.time_to_first_token_ms is not None:
+            p.observe(series.first_token, LATENCY_BUCKETS, o.time_to_first_token_ms / 1000)
+        if o.prompt_tokens:
+            p.counts[series.prompt] += o.prompt_tokens
+        if o.completion_tokens:
+            p.counts[series.completion] += o.completion_tokens
+        if o.cost:
+            p.counts[series.spend] += float(o.cost)
+    # Rare: failures, retries, fallbacks.
+    if o.error_type or o.attempts > 1 or (o.model_group and o.model_group != o.model):
+        _observe_trouble(o, model)
+
+
+def _observe_trouble(o: Outcome, model: str) -> None:
+    with _lock:
+        p = _pending
+        if o.error_type:
+            p.counts[_child(ERRORS, model, o.error_type)] += 1
+        if o.attempts > 1:
+            p.counts[_child(RETRIES, model)] += o.attempts - 1
+        if o.model_group and o.model_group != o.model:
+            p.counts[_child(FALLBACKS, model, o.model_group)] += 1
+
+
+def flush() -> None:
+    """Hand the pending increments to prometheus_client (in multiprocess mode: this worker's file)."""
+    global _pending
+    with _lock:
+        batch, _pending = _pending, _Pending()
+    for child, amount in batch.counts.items():
+        child.inc(amount)
+    # A histogram child has no public way to add many observations at once: its sum and
+    # buckets are prometheus_client values (tests/proxy/test_metrics.py pins the result).
+    for child, total in batch.sums.items():
+        child._sum.inc(total)
+    for (child, index), count in batch.buckets.items():
+        child._buckets[index].inc(count)
+
+
+def start_flusher() -> None:
+    """Flush every FLUSH_SECONDS in a green thread of this gunicorn worker (config/gunicorn.py)."""
+    import gevent
+
+    def loop() -> None:
+        while True:
+            gevent.sleep(FLUSH_SECONDS)
+            try:
+                flush()
+            except Exception:
+                log.exception("metrics: flush failed; retried in %.0f s", FLUSH_SECONDS)
+
+    gevent.spawn(loop)
 
 
 def exposition() -> tuple[bytes, str]:
     """The text a scrape gets, and its content type: every worker's values when multiprocess."""
+    flush()  # this worker's own values are current; the others' are at most FLUSH_SECONDS old
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 

@@ -2,6 +2,7 @@
 every worker's counts (prometheus_client's multiprocess mode, config/gunicorn.py)."""
 
 import json
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,6 +25,7 @@ general_settings:
   master_key: {E2E_KEY}
 """
 CALLS = 60
+HTTP = urllib3.PoolManager(maxsize=16, retries=False, timeout=urllib3.Timeout(total=15))
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +48,13 @@ def two_workers(tmp_path_factory: pytest.TempPathFactory, metrics_dir: Path) -> 
 def chat(server: Tollgate) -> int:
     body = json.dumps({"model": "mock-model", "messages": [{"role": "user", "content": "Hi"}]})
     headers = {"Authorization": f"Bearer {server.key}", "Content-Type": "application/json", "Connection": "close"}
-    return urllib3.request("POST", f"{server.url}/v1/chat/completions", body=body, headers=headers, retries=False).status
+    return urllib3.request(
+        "POST", f"{server.url}/v1/chat/completions", body=body, headers=headers, retries=False
+    ).status
 
 
 def requests_counted(server: Tollgate) -> float:
-    text = urllib3.request("GET", f"{server.url}/metrics", headers={"Connection": "close"}).data.decode()
+    text = HTTP.request("GET", f"{server.url}/metrics", headers={"Connection": "close"}).data.decode()
     return sum(
         sample.value
         for family in text_string_to_metric_families(text)
@@ -64,6 +68,9 @@ def test_counts_are_summed_across_workers(two_workers: Tollgate, metrics_dir: Pa
         statuses = list(pool.map(lambda _: chat(two_workers), range(CALLS)))
     assert statuses == [200] * CALLS
 
+    deadline = time.monotonic() + 5  # each worker hands its values over once a second
+    while requests_counted(two_workers) < CALLS and time.monotonic() < deadline:
+        time.sleep(0.2)
     scrapes = [requests_counted(two_workers) for _ in range(6)]
 
     assert scrapes == [CALLS] * 6
