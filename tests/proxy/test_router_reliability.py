@@ -394,3 +394,20 @@ def test_a_stream_that_stalls_before_its_first_chunk_times_out(client, auth, fak
     r = chat(client, auth, stream=True)
 
     assert r.status_code == 504
+
+
+def test_a_stream_that_stalls_after_its_first_chunk_ends_with_an_error_event(
+    client, auth, fake_mistral, deployment_for
+):
+    configure(stream_timeout=0.3, num_retries=2)
+    deployment_for(fake_mistral, alias="group")
+    fake_mistral.reply_stream(["Hel", "lo"], delay=1.0)  # the role chunk at once, then a 1 s gap
+
+    r = chat(client, auth, stream=True)
+
+    events = sse(r)
+    assert r.status_code == 200
+    assert json.loads(events[-1])["error"]["code"] == "upstream_timeout"
+    assert len(fake_mistral.requests) == 1  # a chunk was relayed: no retry
+    row = UsageRecord.objects.get()
+    assert (row.status, row.attempts) == (504, 1)
