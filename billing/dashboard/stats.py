@@ -22,6 +22,8 @@ from tenants.models import InternalUser, Team, VirtualKey
 RANGES = {"24h": 1, "7d": 7, "30d": 30, "90d": 90}  # days
 DEFAULT_RANGE = "7d"
 TOP = 10
+LATENCY_SAMPLE = 20_000  # newest answered requests the percentiles are read from
+TABLE_ROWS = 2_500  # newest requests the paginated table reaches back to (100 pages)
 
 
 @dataclass(frozen=True)
@@ -126,19 +128,21 @@ def totals(line: Timeline) -> dict[str, Any]:
     }
 
 
-def latency(win: Window, scope: Scope) -> dict[str, float | None]:
-    """p50 and p95 of successful requests' latency (nearest rank), read as two indexed offsets.
+def latency(win: Window, scope: Scope, *, sample: int = LATENCY_SAMPLE) -> dict[str, Any]:
+    """p50 and p95 (nearest rank) of the latency of the window's latest `sample` answered requests.
 
-    Failed requests are left out: a request refused at admission answers in a millisecond and
-    would pull the percentiles down exactly when something is wrong.
+    One indexed read of at most `sample` numbers, however busy the window was: the newest
+    requests are what an operator looks at, and 20,000 of them pin a p95 well. Failed requests
+    are left out: one refused at admission answers in a millisecond and would pull the
+    percentiles down exactly when something is wrong.
     """
-    answered = ledger(win, scope).filter(status__lt=400)
-    n = answered.count()
-    result: dict[str, float | None] = {"count": n, "p50": None, "p95": None}
-    ordered = answered.order_by("latency_ms").values_list("latency_ms", flat=True)
+    answered = ledger(win, scope).filter(status__lt=400).order_by("-ended_at")
+    values = sorted(answered.values_list("latency_ms", flat=True)[:sample])
+    n = len(values)
+    result: dict[str, Any] = {"count": n, "sampled": n == sample, "p50": None, "p95": None}
     for name, p in (("p50", 0.50), ("p95", 0.95)):
         if n:
-            result[name] = ordered[max(0, math.ceil(p * n) - 1)]
+            result[name] = values[max(0, math.ceil(p * n) - 1)]
     return result
 
 
@@ -189,5 +193,6 @@ def name_users(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def recent(win: Window, scope: Scope) -> QuerySet[UsageRecord]:
-    """The window's requests, newest first, for a paginated table."""
-    return ledger(win, scope).order_by("-ended_at", "-id")
+    """The window's newest requests, newest first, for a paginated table: at most TABLE_ROWS, so
+    counting the pages stays cheap on a busy ledger (exports and /spend/logs reach further)."""
+    return ledger(win, scope).order_by("-ended_at", "-id")[:TABLE_ROWS]

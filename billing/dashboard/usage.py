@@ -53,6 +53,7 @@ def context(request: HttpRequest, scope: stats.Scope, *, breakdowns: tuple[str, 
         ),
         "breakdowns": by,
         "page": page,
+        "table_rows": stats.TABLE_ROWS,
     }
 
 

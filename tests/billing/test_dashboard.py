@@ -157,7 +157,29 @@ def test_latency_percentiles_leave_out_failed_requests(team):
 
     found = stats.latency(stats.window("24h"), stats.Scope(team_id=team.team_id))
 
-    assert found == {"count": 100, "p50": 50, "p95": 95}
+    assert found == {"count": 100, "sampled": False, "p50": 50, "p95": 95}
+
+
+def test_latency_is_read_from_the_newest_requests_only(team):
+    for n in range(10):  # older and slow, then newer and fast
+        usage(team=team, latency_ms=1000 + n, ago=dt.timedelta(minutes=60 - n))
+    for n in range(4):
+        usage(team=team, latency_ms=10 + n, ago=dt.timedelta(minutes=5 - n))
+
+    found = stats.latency(stats.window("24h"), stats.Scope(team_id=team.team_id), sample=4)
+
+    assert found == {"count": 4, "sampled": True, "p50": 11, "p95": 13}
+
+
+def test_the_table_reaches_back_a_bounded_number_of_requests(client, staff, team, monkeypatch):
+    monkeypatch.setattr(stats, "TABLE_ROWS", 30)
+    for _ in range(40):
+        usage(team=team)
+
+    r = client.get("/dashboard/?range=24h&page=2")
+
+    assert r.context["page"].paginator.count == 30 and len(r.context["page"].object_list) == 5
+    assert "the latest 30 requests" in r.content.decode()
 
 
 def test_usage_table_is_paginated(client, staff, team):
