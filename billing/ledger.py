@@ -98,18 +98,21 @@ def record(outcome: Outcome, charged: tuple[str, ...] = ()) -> None:
 
 
 def _values(outcome: Outcome, counted: Counted) -> dict[str, Any]:
-    ops = connection.ops
-    values: dict[str, Any] = {f.name: getattr(outcome, f.name) for f in fields(Outcome)}
-    started = datetime.fromtimestamp(outcome.started_at, UTC)
-    ended = datetime.fromtimestamp(outcome.started_at + outcome.latency_ms / 1000, UTC)
-    values["started_at"] = ops.adapt_datetimefield_value(started)
-    values["ended_at"] = ops.adapt_datetimefield_value(ended)
-    for name in ("cost", "input_cost_per_token", "output_cost_per_token"):
-        values[name] = ops.adapt_decimalfield_value(values[name])
+    values: dict[str, Any] = dict(outcome.__dict__)
+    values["started_at"] = _moment(outcome.started_at)
+    values["ended_at"] = _moment(outcome.started_at + outcome.latency_ms / 1000)
     values["total_tokens"] = outcome.prompt_tokens + outcome.completion_tokens
     values["counted_on"] = int(counted)
     values["rolled_up"] = False
     return values
+
+
+def _moment(unix_time: float) -> datetime | str:
+    """A timestamp column's value, as Django's backend would write it: SQLite stores naive UTC
+    text (what `adapt_datetimefield_value` makes, without its per-call timezone work); PostgreSQL
+    takes the aware datetime as it is."""
+    moment = datetime.fromtimestamp(unix_time, UTC)
+    return moment.replace(tzinfo=None).isoformat(" ") if connection.vendor == "sqlite" else moment
 
 
 _sql: str | None = None
