@@ -3,7 +3,9 @@
 from collections.abc import Iterator
 from pathlib import Path
 
+import openai
 import pytest
+from mistralai.client import Mistral
 
 from tests.e2e.server import Tollgate, running
 from tests.fakes.mistral import FakeMistral
@@ -67,3 +69,19 @@ def tollgate(mistral_server: FakeMistral, tmp_path_factory: pytest.TempPathFacto
     config.write_text(CONFIG.format(mistral=mistral_server.url, key=E2E_KEY))
     with running(config, key=E2E_KEY, tmp=tmp, env={"E2E_MISTRAL_API_KEY": FakeMistral.API_KEY}) as server:
         yield server
+
+
+# --- the two SDKs, pointed at a module's own `gateway` (a provider's e2e server) ---------------
+
+
+@pytest.fixture
+def client(gateway: Tollgate) -> Iterator[openai.OpenAI]:
+    """The openai SDK on the gateway's /v1, failing fast: no retries of its own, a 20 s timeout."""
+    with openai.OpenAI(base_url=gateway.url + "/v1", api_key=gateway.key, max_retries=0, timeout=20) as sdk:
+        yield sdk
+
+
+@pytest.fixture
+def mistral(gateway: Tollgate) -> Mistral:
+    """The current Mistral SDK on the gateway (its server_url takes no /v1)."""
+    return Mistral(api_key=gateway.key, server_url=gateway.url, timeout_ms=20000)

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import openai
 import pytest
-from mistralai.client import Mistral
 
 from tests.e2e.server import Tollgate, running
 from tests.fakes.azure import FakeAzure
@@ -79,17 +78,6 @@ def gateway(azure: FakeAzure, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def fake(azure: FakeAzure) -> FakeAzure:
     azure.reset()
     return azure
-
-
-@pytest.fixture
-def client(gateway: Tollgate) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=gateway.url + "/v1", api_key=gateway.key, max_retries=0, timeout=10) as sdk:
-        yield sdk
-
-
-@pytest.fixture
-def mistral(gateway: Tollgate) -> Mistral:
-    return Mistral(api_key=gateway.key, server_url=gateway.url, timeout_ms=10000)
 
 
 # --- the openai SDK -------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import openai
 import pytest
-from mistralai.client import Mistral
 
 from tests.e2e.server import Tollgate, running
 from tests.fakes.bedrock import AWS_VARIABLES, FakeBedrock, png
@@ -103,17 +102,6 @@ def gateway(bedrock: FakeBedrock, tmp_path_factory: pytest.TempPathFactory) -> I
 def fake(bedrock: FakeBedrock) -> FakeBedrock:
     bedrock.reset()
     return bedrock
-
-
-@pytest.fixture
-def client(gateway: Tollgate) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=gateway.url + "/v1", api_key=gateway.key, max_retries=0, timeout=20) as sdk:
-        yield sdk
-
-
-@pytest.fixture
-def mistral(gateway: Tollgate) -> Mistral:
-    return Mistral(api_key=gateway.key, server_url=gateway.url, timeout_ms=20000)
 
 
 # --- the openai SDK -------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import openai
 import pytest
-from mistralai.client import Mistral
 
 from tests.e2e.server import Tollgate, running
 from tests.fakes.google import GOOGLE_VARIABLES, ISOLATION, FakeGoogle
@@ -112,17 +111,6 @@ def gateway(google: FakeGoogle, tmp_path_factory: pytest.TempPathFactory) -> Ite
 def fake(google: FakeGoogle) -> FakeGoogle:
     google.reset()
     return google
-
-
-@pytest.fixture
-def client(gateway: Tollgate) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=gateway.url + "/v1", api_key=gateway.key, max_retries=0, timeout=20) as sdk:
-        yield sdk
-
-
-@pytest.fixture
-def mistral(gateway: Tollgate) -> Mistral:
-    return Mistral(api_key=gateway.key, server_url=gateway.url, timeout_ms=20000)
 
 
 # --- the openai SDK, Gemini on Vertex ---------------------------------------------------------------

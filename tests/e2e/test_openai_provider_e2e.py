@@ -6,7 +6,6 @@ from pathlib import Path
 
 import openai
 import pytest
-from mistralai.client import Mistral
 
 from tests.e2e.server import Tollgate, running
 from tests.fakes.openai import FIM_TEXT, FakeOpenAI
@@ -53,17 +52,6 @@ def gateway(openai_server: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory)
 def fake(openai_server: FakeOpenAI) -> FakeOpenAI:
     openai_server.reset()
     return openai_server
-
-
-@pytest.fixture
-def client(gateway: Tollgate) -> Iterator[openai.OpenAI]:
-    with openai.OpenAI(base_url=gateway.url + "/v1", api_key=gateway.key, max_retries=0, timeout=10) as sdk:
-        yield sdk
-
-
-@pytest.fixture
-def mistral(gateway: Tollgate) -> Mistral:
-    return Mistral(api_key=gateway.key, server_url=gateway.url, timeout_ms=10000)
 
 
 # --- the openai SDK -------------------------------------------------------------------------------
