@@ -67,8 +67,8 @@ COLUMNS = [f.name for f in fields(Outcome)] + ["ended_at", "total_tokens", "coun
 def record(outcome: Outcome, charged: tuple[str, ...] = ()) -> None:
     """Insert the usage row of `outcome`; `charged` names the tenant rows whose spend already has it.
 
-    Runs inside the caller's transaction when there is one. Also writes one log line per request
-    (no key, no prompt), which is what operators grep.
+    Runs inside the caller's transaction when there is one. The row is the record; a DEBUG log line
+    (no key, no prompt) says the same for those who follow requests in the log.
     """
     counted = Counted.NONE
     for kind in charged:
@@ -76,7 +76,7 @@ def record(outcome: Outcome, charged: tuple[str, ...] = ()) -> None:
     values = _values(outcome, counted)
     with connection.cursor() as cursor:
         cursor.execute(_insert_sql(), [values[name] for name in COLUMNS])
-    log.info(
+    log.debug(
         "request=%s key=%s endpoint=%s model=%s deployment=%s provider=%s/%s stream=%s status=%s "
         "tokens=%d+%d%s cost=%s latency_ms=%.1f error=%s",
         outcome.request_id,

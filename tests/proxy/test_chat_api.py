@@ -304,7 +304,7 @@ def recorded() -> list[UsageRecord]:
 
 
 def test_a_json_answer_is_recorded_once_with_its_usage_and_price(client, auth, fake_mistral, small, caplog):
-    caplog.set_level(logging.INFO, logger="tollgate.usage")
+    caplog.set_level(logging.DEBUG, logger="tollgate.usage")
     fake_mistral.reply("ok", prompt_tokens=7, completion_tokens=2)
 
     r = post(client, auth, {"model": "small", "messages": HI, "user": "ada"})
