@@ -18,8 +18,11 @@ For SQLite (the embedded default) two more facts drive this module:
 """
 
 import contextlib
+import fcntl
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 
 from django.db import connection
@@ -50,9 +53,49 @@ def anchor(path: str) -> None:
 
 @contextlib.contextmanager
 def write_lock() -> Iterator[None]:
-    """Hold around a write transaction: one writer per process at a time on SQLite, no-op elsewhere."""
+    """Hold around a write transaction: one writer at a time on SQLite, no-op elsewhere.
+
+    Within a process, writers queue on a gevent lock. Between processes (gunicorn workers), they
+    queue on an advisory lock on a file beside the database, taken by polling with gevent-friendly
+    sleeps: had they met on SQLite's own lock instead, its busy handler would sleep in C and freeze
+    every green thread of the waiting worker — with a usage row written per request, that turned
+    into second-long stalls at 100 connections.
+    """
     if not is_sqlite():
         yield
         return
     with _write_lock:
-        yield
+        descriptor = _lock_file()
+        if descriptor is None:
+            yield
+            return
+        _take(descriptor)
+        try:
+            yield
+        finally:
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+
+
+_lock_files: dict[str, int | None] = {}
+LOCK_WAIT_LIMIT = 30.0  # seconds of polling before waiting plainly (another process stuck: rare)
+
+
+def _lock_file() -> int | None:
+    """The descriptor of `<database>-write.lock`, opened once per process; None for in-memory databases."""
+    path = str(connection.settings_dict.get("NAME") or "")
+    if path not in _lock_files:
+        usable = path and path != ":memory:" and not path.startswith("file:")
+        _lock_files[path] = os.open(f"{path}-write.lock", os.O_RDWR | os.O_CREAT, 0o600) if usable else None
+    return _lock_files[path]
+
+
+def _take(descriptor: int) -> None:
+    pause, deadline = 0.0002, time.monotonic() + LOCK_WAIT_LIMIT
+    while time.monotonic() < deadline:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            time.sleep(pause)  # gevent's sleep in a worker: the others run meanwhile
+            pause = min(pause * 2, 0.005)
+    fcntl.flock(descriptor, fcntl.LOCK_EX)
