@@ -19,6 +19,7 @@ import json
 import os
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +28,21 @@ from decimal import Decimal
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
+
+
+def in_subprocesses(postgres_url: str, *, calls: int) -> list[dict]:
+    """Run this script on SQLite, and on PostgreSQL when a URL is given, each in its own process
+    (Django is set up once per process); what benchmarks/run.py puts in its report."""
+    measured = []
+    for database in ["", postgres_url] if postgres_url else [""]:
+        print(f"[ledger] timing the usage-row write on {database.split(':', 1)[0] or 'sqlite'}", flush=True)
+        command = [sys.executable, __file__, "--calls", str(calls)] + (["--database", database] if database else [])
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=PROJECT)
+        if done.returncode == 0:
+            measured.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        else:
+            measured.append({"database": database or "sqlite", "failed": done.stderr.strip()[-500:]})
+    return measured
 
 
 def main() -> int:

@@ -32,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import ledger_insert
 import load
 import servers
 from report import NOISY_PCT, _f, _mib, checks, markdown
@@ -358,26 +359,6 @@ def meta(args) -> dict:
     }
 
 
-def ledger_write_cost(args) -> list[dict]:
-    """Time settling's durable write (the usage row, and the limited scopes' UPDATE) by itself."""
-    measured = []
-    for database in ["", args.ledger_database] if args.ledger_database else [""]:
-        print(f"[ledger] timing the usage-row write on {database.split(':', 1)[0] or 'sqlite'}", flush=True)
-        command = [sys.executable, str(servers.HERE / "ledger_insert.py"), "--calls", "1000" if args.quick else "3000"]
-        done = subprocess.run(
-            command + (["--database", database] if database else []),
-            capture_output=True,
-            text=True,
-            timeout=300,
-            cwd=servers.PROJECT,
-        )
-        if done.returncode == 0:
-            measured.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        else:
-            measured.append({"database": database or "sqlite", "failed": done.stderr.strip()[-500:]})
-    return measured
-
-
 # ------------------------------------------------------------------ reporting
 
 
@@ -395,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     ensure_wrk(not args.no_install)
     started = time.monotonic()
     results = run(args)
-    results["ledger"] = ledger_write_cost(args)
+    results["ledger"] = ledger_insert.in_subprocesses(args.ledger_database, calls=1000 if args.quick else 3000)
     results["meta"]["wall_s"] = round(time.monotonic() - started, 1)
     results["meta"]["loadavg_at_end"] = os.getloadavg()
     results["checks"] = checks(results)
