@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,17 +67,20 @@ def running(
     workers: int = 2,
     env: dict[str, str] | None = None,
     database_url: str | None = None,
+    unset: Iterable[str] = (),
 ) -> Iterator[Tollgate]:
     """Run `manage.py runproxy --config config` until the block ends; fail loudly if it won't start.
 
     With `database_url` (from `database()`), the server uses that database instead of a fresh one
-    of its own: two servers on one database act as two instances of one deployment.
+    of its own: two servers on one database act as two instances of one deployment. The server
+    inherits this process's environment, less the variables named in `unset` (a provider's ambient
+    settings, which must not reach a fake), plus `env`.
     """
     port = free_port()
     log = tmp / f"tollgate-{port}.log"
     with _given(database_url) if database_url else database(tmp) as database_url:
         environment = {
-            **os.environ,
+            **{name: value for name, value in os.environ.items() if name not in set(unset)},
             "DATABASE_URL": database_url,
             "DJANGO_SETTINGS_MODULE": "config.settings.base",
             "DJANGO_SECRET_KEY": "e2e-secret-key-not-for-production",

@@ -91,11 +91,8 @@ def gateway(bedrock: FakeBedrock, tmp_path_factory: pytest.TempPathFactory) -> I
         "AWS_ACCESS_KEY_ID": FakeBedrock.ACCESS_KEY_ID,
         "AWS_SECRET_ACCESS_KEY": FakeBedrock.SECRET_ACCESS_KEY,
     }
-    with pytest.MonkeyPatch.context() as mp:
-        for name in AWS_VARIABLES:  # the server inherits this process's environment: no ambient AWS settings
-            mp.delenv(name, raising=False)
-        with running(config, key=KEY, tmp=tmp, workers=1, env=env) as server:
-            yield server
+    with running(config, key=KEY, tmp=tmp, workers=1, env=env, unset=AWS_VARIABLES) as server:
+        yield server
 
 
 @pytest.fixture

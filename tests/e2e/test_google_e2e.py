@@ -100,11 +100,8 @@ def gateway(google: FakeGoogle, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "E2E_STRANGER_CREDENTIALS": json.dumps(ServiceAccountKey().info(google.token_uri)),
         "E2E_GEMINI_API_KEY": FakeGoogle.API_KEY,
     }
-    with pytest.MonkeyPatch.context() as mp:
-        for name in GOOGLE_VARIABLES:  # the server inherits this process's environment
-            mp.delenv(name, raising=False)
-        with running(config, key=KEY, tmp=tmp, workers=1, env=env) as server:
-            yield server
+    with running(config, key=KEY, tmp=tmp, workers=1, env=env, unset=GOOGLE_VARIABLES) as server:
+        yield server
 
 
 @pytest.fixture
