@@ -2,16 +2,16 @@
 
 from typing import TYPE_CHECKING
 
+from django.utils.module_loading import import_string
+
 from proxy.exceptions import ProviderMisconfigured
 from proxy.providers.anthropic import AnthropicAdapter
 from proxy.providers.azure import AzureOpenAIAdapter
 from proxy.providers.base import Adapter
-from proxy.providers.bedrock import BedrockAdapter
 from proxy.providers.gemini import GeminiAdapter
 from proxy.providers.mistral import CodestralAdapter, MistralAdapter
 from proxy.providers.mock import MockAdapter
 from proxy.providers.openai_compat import OpenAICompatibleAdapter
-from proxy.providers.vertex import VertexAdapter
 
 if TYPE_CHECKING:
     from proxy.models import Deployment
@@ -23,16 +23,29 @@ ADAPTERS: dict[str, type[Adapter]] = {
     "openai": OpenAICompatibleAdapter,
     "custom_openai": OpenAICompatibleAdapter,
     "hosted_vllm": OpenAICompatibleAdapter,
-    "bedrock": BedrockAdapter,
-    "vertex_ai": VertexAdapter,
     "gemini": GeminiAdapter,
     "azure": AzureOpenAIAdapter,
     "anthropic": AnthropicAdapter,
 }
 
 
+# Adapters whose SDK is heavy to import (boto3, google-auth: ~24 MiB each in every worker) are
+# imported when a deployment first needs them, so a gateway that uses neither never pays for them.
+ON_FIRST_USE = {
+    "bedrock": "proxy.providers.bedrock.BedrockAdapter",
+    "vertex_ai": "proxy.providers.vertex.VertexAdapter",
+}
+
+
 def is_supported(provider: str) -> bool:
-    return provider in ADAPTERS
+    return provider in ADAPTERS or provider in ON_FIRST_USE
+
+
+def adapter_class(provider: str) -> "type[Adapter]":
+    """The adapter class for a `provider/` prefix; UnsupportedProvider when there is none."""
+    if provider not in ADAPTERS and provider in ON_FIRST_USE:
+        ADAPTERS[provider] = import_string(ON_FIRST_USE[provider])
+    return ADAPTERS.get(provider, UnsupportedProvider)
 
 
 def adapter_for(deployment: "Deployment", environment: dict[str, str]) -> Adapter:
@@ -40,8 +53,7 @@ def adapter_for(deployment: "Deployment", environment: dict[str, str]) -> Adapte
     an adapter that explains itself on every call, so its alias stays listed and its error is clear."""
     if deployment.mock_response:
         return MockAdapter(deployment, environment)
-    adapter = ADAPTERS.get(deployment.provider, UnsupportedProvider)
-    return adapter(deployment, environment)
+    return adapter_class(deployment.provider)(deployment, environment)
 
 
 class UnsupportedProvider(Adapter):
@@ -50,7 +62,7 @@ class UnsupportedProvider(Adapter):
     def _unsupported(self, what: str) -> ProviderMisconfigured:  # type: ignore[override]
         return ProviderMisconfigured(
             f"model '{self.deployment.model_name}' uses provider '{self.deployment.provider}', which Tollgate does "
-            f"not support yet (supported: {', '.join(sorted(ADAPTERS))})",
+            f"not support yet (supported: {', '.join(sorted({*ADAPTERS, *ON_FIRST_USE}))})",
             param="model",
             code="provider_not_supported",
         )
