@@ -26,11 +26,19 @@ FIM_PROVIDERS = {"codestral", "text-completion-codestral"}
 
 
 def mode(group: ModelGroup) -> str:
-    deployment = group.first
-    declared = deployment.model_info.get("mode")
-    if declared:
-        return str(declared)
-    return "embedding" if "embed" in deployment.provider_model else "chat"
+    return deployment_mode(group.first)
+
+
+def deployment_mode(deployment: Any) -> str:
+    """`model_info.mode` as LiteLLM reads it; else guessed from the names ("embed" → embedding)."""
+    declared = (deployment.model_info or {}).get("mode")
+    if isinstance(declared, str) and declared:
+        return declared
+    if "embed" in f"{deployment.model_name} {deployment.litellm_model}".lower():
+        return "embedding"
+    if deployment.provider == "text-completion-codestral":
+        return "completion"
+    return "chat"
 
 
 def capabilities(group: ModelGroup) -> dict[str, bool]:

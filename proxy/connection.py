@@ -6,17 +6,12 @@ The call bypasses routing, limits and billing (it is the operator's, not a tenan
 secret of the deployment is masked out of the error before it is shown.
 """
 
-import copy
-import time
 from dataclasses import dataclass
 
-from proxy import catalog, crypto, providers, router
-from proxy.exceptions import ProxyError
+from proxy import health, providers, router
 from proxy.models import Deployment
-from tenants import audit
 
 TIMEOUT_SECONDS = 10.0
-PROMPT = [{"role": "user", "content": "ping"}]
 
 
 @dataclass(frozen=True)
@@ -32,33 +27,10 @@ class Outcome:
 
 
 def check(deployment: Deployment, *, timeout: float = TIMEOUT_SECONDS) -> Outcome:
-    """Make one minimal call to `deployment` as it is stored; never raise."""
-    trial = copy.copy(deployment)  # the short timeout is for this call only
-    trial.timeout = min(deployment.timeout or timeout, timeout)
-    trial.stream_timeout = trial.timeout
-    environment = router.table().environment
-    started = time.monotonic()
+    """Make one minimal call to `deployment` as it is stored (proxy/health.py's probe); never raise."""
     try:
-        adapter = providers.adapter_for(trial, environment)
-        group = router.ModelGroup(trial.model_name, (router.Route(trial, adapter),))
-        if catalog.mode(group) == "embedding":
-            adapter.embeddings({"model": trial.model_name, "input": ["ping"]})
-        else:
-            adapter.chat({"model": trial.model_name, "messages": PROMPT, "max_tokens": 1})
-    except ProxyError as e:
-        return Outcome(False, time.monotonic() - started, masked(e.message, deployment, environment))
+        adapter = providers.adapter_for(deployment, router.table().environment)
     except Exception as e:  # a provider library's own error: still an answer for the operator
-        return Outcome(False, time.monotonic() - started, masked(f"{type(e).__name__}: {e}", deployment, environment))
-    return Outcome(True, time.monotonic() - started, "")
-
-
-def masked(message: str, deployment: Deployment, environment: dict[str, str]) -> str:
-    """`message` without the deployment's secrets (in case a provider echoes one) or anything key-like."""
-    for stored in [deployment.api_key, *deployment.credentials.values()]:
-        try:
-            plain = crypto.resolve(str(stored), environment) if stored else ""
-        except crypto.SecretUnavailable:
-            continue
-        if len(plain) >= 4:
-            message = message.replace(plain, audit.REDACTED)
-    return audit.redact(message)[:500]
+        return Outcome(False, 0.0, health.masked(f"{type(e).__name__}: {e}", deployment, {}))
+    probe = health.probe(router.Route(deployment, adapter), timeout)
+    return Outcome(probe.healthy, probe.seconds, probe.error)

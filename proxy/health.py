@@ -25,7 +25,7 @@ from django.core.cache import cache
 from django.db import connection
 
 from config.logredaction import redact
-from proxy import deployment_state, providers, router
+from proxy import catalog, crypto, deployment_state, providers, router
 from proxy.router import Route
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def probe_all(routes: list[Route], *, timeout: float) -> list[Probe]:
     if not routes:
         return []
     pool = ThreadPoolExecutor(max_workers=min(32, len(routes)), thread_name_prefix="health")
-    futures = [pool.submit(probe, route, timeout) for route in routes]
+    futures = [pool.submit(_probe_in_thread, route, timeout) for route in routes]
     wait(futures, timeout=timeout + 1.0)  # each probe's own timeout fires first; this bounds the rest
     pool.shutdown(wait=False, cancel_futures=True)
     return [
@@ -72,8 +72,18 @@ def probe_all(routes: list[Route], *, timeout: float) -> list[Probe]:
     ]
 
 
+def _probe_in_thread(route: Route, timeout: float) -> Probe:
+    try:
+        return probe(route, timeout)
+    finally:
+        connection.close()  # a provider's credential lookup may have opened one in this thread
+
+
 def probe(route: Route, timeout: float) -> Probe:
-    """Make the smallest real call `route`'s deployment answers; never raises."""
+    """Make the smallest real call `route`'s deployment answers, its timeouts capped; never raises.
+
+    Also what the admin's "test connection" makes (proxy/connection.py).
+    """
     deployment = route.deployment
     if deployment.mock_response:
         return Probe(route, True)
@@ -81,9 +91,10 @@ def probe(route: Route, timeout: float) -> Probe:
     bounded = copy.copy(deployment)  # the router's row is shared: cap the timeouts on a copy
     bounded.timeout = min(deployment.timeout or timeout, timeout)
     bounded.stream_timeout = min(deployment.stream_timeout or timeout, timeout)
-    adapter = providers.adapter_for(bounded, route.adapter.environment)
+    environment = route.adapter.environment
     try:
-        mode = mode_of(deployment)
+        adapter = providers.adapter_for(bounded, environment)
+        mode = catalog.deployment_mode(deployment)
         if mode == "embedding":
             adapter.embeddings({"model": deployment.model_name, "input": "ping"})
         elif mode == "completion":
@@ -91,22 +102,9 @@ def probe(route: Route, timeout: float) -> Probe:
         else:
             adapter.chat({"model": deployment.model_name, "messages": PING, "max_tokens": 1})
     except Exception as e:
-        return Probe(route, False, _masked(f"{type(e).__name__}: {e}", deployment), time.monotonic() - started)
-    finally:
-        connection.close()  # a provider's credential lookup may have opened one in this thread
+        error = f"{type(e).__name__}: {e}"
+        return Probe(route, False, masked(error, deployment, environment), time.monotonic() - started)
     return Probe(route, True, seconds=time.monotonic() - started)
-
-
-def mode_of(deployment: Any) -> str:
-    """`model_info.mode` as LiteLLM reads it; else guessed from the names ("embed" → embedding)."""
-    mode = (deployment.model_info or {}).get("mode")
-    if isinstance(mode, str) and mode:
-        return mode
-    if "embed" in f"{deployment.model_name} {deployment.litellm_model}".lower():
-        return "embedding"
-    if deployment.provider == "text-completion-codestral":
-        return "completion"
-    return "chat"
 
 
 def endpoint(p: Probe) -> dict[str, Any]:
@@ -191,10 +189,14 @@ def _public_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-def _masked(text: str, deployment: Any) -> str:
-    """An error text with the deployment's own secrets and anything shaped like a key hidden."""
-    secrets = [deployment.api_key, *(v for v in (deployment.credentials or {}).values() if isinstance(v, str))]
-    for secret in secrets:
-        if secret and len(secret) >= 4 and not secret.startswith("os.environ/"):
-            text = text.replace(secret, "********")
+def masked(text: str, deployment: Any, environment: dict[str, str]) -> str:
+    """An error text without the deployment's own secrets (resolved, in case a provider echoes one)
+    and without anything shaped like a key."""
+    for stored in [deployment.api_key, *(deployment.credentials or {}).values()]:
+        try:
+            plain = crypto.resolve(str(stored), environment) if stored else ""
+        except crypto.SecretUnavailable:
+            continue
+        if len(plain) >= 4:
+            text = text.replace(plain, "********")
     return redact(text)[:500]

@@ -337,7 +337,7 @@ def test_test_connection_embeds_one_word_for_an_embedding_model(admin_client, fa
 
     [message] = [str(m) for m in r.context["messages"]]
     assert "answered in" in message
-    assert fake_mistral.requests[0].json["input"] == ["ping"]
+    assert fake_mistral.requests[0].json["input"] == "ping"
 
 
 def test_test_connection_needs_a_post(admin_client, deployment_for):
