@@ -27,11 +27,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from tenants import durations, generation
-from tenants.models import InternalUser, Team, TeamMembership, VirtualKey
+from tenants.models import SCOPE_MODELS
 
 log = logging.getLogger(__name__)
 
-MODELS: tuple[Any, ...] = (VirtualKey, InternalUser, Team, TeamMembership)
+MODELS: tuple[Any, ...] = tuple(SCOPE_MODELS.values())
 
 
 def reset_due(now: datetime | None = None) -> int:

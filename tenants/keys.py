@@ -13,13 +13,12 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from django.db import transaction
 
 from config.database import release_connection
 from tenants import generation, ledger_link
-from tenants.models import InternalUser, Team, TeamMembership, VirtualKey
+from tenants.models import SCOPE_MODELS, TeamMembership, VirtualKey
 
 KEY_BYTES = 32
 _HEX_DIGEST = re.compile(r"^[0-9a-f]{64}$")
@@ -220,10 +219,9 @@ def live_spend(scopes: tuple[Scope, ...], record: "KeyRecord | None") -> dict[st
     high), never missed.
     """
     pending = ledger_link.uncounted_spend(record.pk, record.user_id, record.team_id) if record else {}
-    models: dict[str, Any] = {"key": VirtualKey, "user": InternalUser, "team": Team, "member": TeamMembership}
     spends = {}
     for scope in scopes:
-        spend = models[scope.kind].objects.filter(pk=scope.pk).values_list("spend", flat=True).first()
+        spend = SCOPE_MODELS[scope.kind].objects.filter(pk=scope.pk).values_list("spend", flat=True).first()
         spends[scope.kind] = (spend or Decimal(0)) + pending.get(scope.kind, Decimal(0))
     release_connection()
     return spends

@@ -33,11 +33,11 @@ from tenants import ledger_link
 from tenants.auth import Caller
 from tenants.exceptions import BudgetExceeded, RateLimited, UnpricedModel
 from tenants.keys import KeyRecord, Scope
-from tenants.models import InternalUser, Team, TeamMembership, VirtualKey
+from tenants.models import SCOPE_MODELS
 
 log = logging.getLogger(__name__)
 
-MODELS: dict[str, Any] = {"key": VirtualKey, "user": InternalUser, "team": Team, "member": TeamMembership}
+MODELS: dict[str, Any] = SCOPE_MODELS
 LOCK_ORDER = ("key", "user", "team", "member")  # one order everywhere: no deadlocks between admissions
 
 

@@ -5,6 +5,7 @@ Field names follow LiteLLM's management API (`max_budget`, `budget_duration`, `k
 """
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -205,3 +206,12 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor} {self.action} {self.object_type} {self.object_id}"
+
+
+#: The row that holds each kind of limit scope (`Scope.kind` in tenants/keys.py).
+SCOPE_MODELS: dict[str, Any] = {
+    "key": VirtualKey,
+    "user": InternalUser,
+    "team": Team,
+    "member": TeamMembership,
+}
