@@ -34,7 +34,11 @@ class _Local:
     latency: dict[int, float]  # seconds, moving average
 
 
-_local = _Local(defaultdict(int), {}, defaultdict(lambda: [0, 0]), defaultdict(int), {})
+def _nothing_known() -> _Local:
+    return _Local(defaultdict(int), {}, defaultdict(lambda: [0, 0]), defaultdict(int), {})
+
+
+_local = _nothing_known()
 _lock = threading.Lock()
 _shared_cooldowns: tuple[float, dict[int, float]] = (0.0, {})  # (read at, deployment → until)
 
@@ -42,7 +46,7 @@ _shared_cooldowns: tuple[float, dict[int, float]] = (0.0, {})  # (read at, deplo
 def reset() -> None:
     """Forget everything this process knows (tests; a reloaded deployment table keeps it)."""
     global _local, _shared_cooldowns
-    _local = _Local(defaultdict(int), {}, defaultdict(lambda: [0, 0]), defaultdict(int), {})
+    _local = _nothing_known()
     _shared_cooldowns = (0.0, {})
 
 
