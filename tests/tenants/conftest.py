@@ -90,6 +90,24 @@ def generate_key(api, auth) -> Callable[..., dict]:
 
 
 @pytest.fixture
+def alice(make_user, team):
+    """Admin of team A."""
+    return make_user("alice", team=team, role="admin", user_email="alice@example.com")
+
+
+@pytest.fixture
+def bob(make_user, team):
+    """A plain member of team A."""
+    return make_user("bob", team=team, user_email="bob@example.com")
+
+
+@pytest.fixture
+def carol(make_user, other_team):
+    """Admin of team B."""
+    return make_user("carol", team=other_team, role="admin")
+
+
+@pytest.fixture
 def alice_key(make_key, alice):
     return bearer(make_key(user=alice)[1])
 

@@ -16,21 +16,6 @@ MISSING = "sk-missing-0123456789abcdef"
 
 
 @pytest.fixture
-def alice(make_user, team):
-    return make_user("alice", team=team, role="admin")
-
-
-@pytest.fixture
-def bob(make_user, team):
-    return make_user("bob", team=team)
-
-
-@pytest.fixture
-def carol(make_user, other_team):
-    return make_user("carol", team=other_team, role="admin")
-
-
-@pytest.fixture
 def as_alice(make_key, alice):
     return bearer(make_key(user=alice)[1])
 

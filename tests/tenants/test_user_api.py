@@ -11,18 +11,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def alice(make_user, team):
-    """Admin of team A."""
-    return make_user("alice", team=team, role="admin", user_email="alice@example.com")
-
-
-@pytest.fixture
-def bob(make_user, team):
-    """A plain member of team A."""
-    return make_user("bob", team=team, user_email="bob@example.com")
-
-
-@pytest.fixture
 def carol(make_user, other_team):
     """A member of team B only."""
     return make_user("carol", team=other_team)
