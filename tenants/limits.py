@@ -164,28 +164,46 @@ def retry_after(minute: int) -> int:
 # --- the database path -------------------------------------------------------------------------
 
 
+ADMIT_ATTEMPTS = 3  # a refusal the row no longer explains (another request just released) is tried again
+
+
 def _admit_in_database(reservation: Reservation) -> None:
-    """One conditional UPDATE per scope in one transaction: it charges only if every limit holds."""
+    """Charge every scope, or refuse with the limit that refused. A row whose figures changed
+    between the refusal and the re-read that explains it (a concurrent request settled and freed
+    its reservation) is tried again: the request may fit now."""
+    for attempt in range(ADMIT_ATTEMPTS):
+        refused = _charge_in_database(reservation)
+        if refused is None:
+            return
+        refusal = _refusal(refused, reservation)
+        if refusal is not None:
+            raise refusal
+        if attempt == ADMIT_ATTEMPTS - 1:  # still racing: the caller tries again shortly
+            raise _rate_limited(refused, "parallel requests", refused.max_parallel_requests or 0, 0, reservation.minute)
+
+
+def _charge_in_database(reservation: Reservation) -> Scope | None:
+    """One conditional UPDATE per scope in one transaction: it charges only if every limit holds.
+
+    Returns the scope that refused (nothing charged), or None when all were charged.
+    """
     reservation.backend = "database"
     left_requests: list[int] = []
     left_tokens: list[int] = []
-    refused: Scope | None = None
     with database.write_lock(), transaction.atomic(), connection.cursor() as cursor:
         for scope in _in_lock_order(reservation.scopes):
             cursor.execute(_ADMIT_SQL[scope.kind], _params(scope, reservation))
             row = cursor.fetchone()
             if row is None:
-                refused = scope
                 transaction.set_rollback(True)
-                break
+                return scope
             if row[0] is not None:
                 left_requests.append(int(row[0]))
             if row[1] is not None:
                 left_tokens.append(int(row[1]))
-    if refused is not None:
-        raise _refusal(refused, reservation)
     reservation.remaining_requests = min(left_requests) if left_requests else None
     reservation.remaining_tokens = min(left_tokens) if left_tokens else None
+    return None
 
 
 def _settle_in_database(cursor, reservation: Reservation, *, cost: Decimal, tokens: int) -> tuple[str, ...]:
@@ -290,8 +308,9 @@ _SETTLE_SQL = {
 }
 
 
-def _refusal(scope: Scope, reservation: Reservation) -> Exception:
-    """Read the refusing row again (rare path) to say which limit it was, with figures."""
+def _refusal(scope: Scope, reservation: Reservation) -> Exception | None:
+    """Read the refusing row again (rare path) to say which limit it was, with figures; None when
+    the row, as it is now, would take the request."""
     row = MODELS[scope.kind].objects.filter(pk=scope.pk).first()
     if row is None:  # deleted since the key record was cached
         from tenants.exceptions import AuthenticationFailed
@@ -301,8 +320,7 @@ def _refusal(scope: Scope, reservation: Reservation) -> Exception:
         _check(scope, row, reservation)
     except (BudgetExceeded, RateLimited) as refusal:
         return refusal
-    # Another request released what it held between the refusal and this read: say so plainly.
-    return _rate_limited(scope, "parallel requests", row.max_parallel_requests or 0, 0, reservation.minute)
+    return None  # another request released what it held between the refusal and this read
 
 
 def _window(row, minute: int) -> tuple[int, int]:
